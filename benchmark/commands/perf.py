@@ -1,0 +1,28 @@
+"""`bench perf ...`: benchmarks that print ratios measured side by side in one run.
+
+Each benchmark lives in `benchmark/perf/<name>.py` and exposes `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+BENCHMARKS = {
+    "extract": "pipeline throughput with a warm pixel cache vs forward-only; cold vs warm; cache-hit re-run",
+    "heads": "linear + MLP + zero-shot heads on an NIH-size synthetic store; linear probe vs scikit-learn",
+    "finetune": "training images/s: LoRA, full fine-tuning and a frozen forward pass",
+    "fairness": "patient-clustered bootstrap engine vs fairlearn MetricFrame",
+}
+
+
+def register(subparsers, common) -> None:
+    parser = subparsers.add_parser(
+        "perf", parents=[common], help="benchmarks (side-by-side ratios)", description=__doc__
+    )
+    perf_sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, help_text in BENCHMARKS.items():
+        sub = perf_sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        module = importlib.import_module(f"benchmark.perf.{name}")
+        module.add_arguments(sub)
+        sub.set_defaults(func=module.run)
