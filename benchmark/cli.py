@@ -56,12 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def dispatch(argv: list[str], *, raise_errors: bool = False) -> int:
+    """Run one `bench` command line in this process (used by `bench demo` to chain the real commands)."""
+    args = build_parser().parse_args(argv)
+    if raise_errors:
+        return int(args.func(args) or 0)
+    return _run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return _run(args)
+
+
+def _run(args) -> int:
     try:
         result = args.func(args)
     except BenchError as error:
