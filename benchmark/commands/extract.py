@@ -1,14 +1,85 @@
-"""`bench extract`: run a frozen encoder once over a dataset into an HDF5 embedding store"""
+"""`bench extract`: run a frozen encoder once over a dataset into an HDF5 embedding store."""
 
 from __future__ import annotations
 
-from benchmark.errors import NotBuiltYet
+DATASETS = ("nih",)
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("extract", parents=[common], help="run a frozen encoder once over a dataset into an HDF5 embedding store", description="run a frozen encoder once over a dataset into an HDF5 embedding store")
+    parser = subparsers.add_parser(
+        "extract",
+        parents=[common],
+        help="run a frozen encoder once over a dataset into an HDF5 embedding store",
+        description=(
+            "Decode the dataset's images once into a pixel store, run the frozen encoder over them and write its "
+            "image embeddings and prompt-text embeddings into an HDF5 store keyed by everything that determines "
+            "them. Running it again is a cache hit; an interrupted run resumes. Works under "
+            "`torchrun --nproc-per-node N` (rows sharded across ranks)."
+        ),
+    )
+    parser.add_argument("--model", required=True, help="encoder name from `bench models` (e.g. tiny-clip, gloria)")
+    parser.add_argument("--dataset", default="nih", choices=DATASETS, help="dataset adapter (default nih)")
+    parser.add_argument("--root", required=True, help="the dataset folder (official layout)")
+    parser.add_argument("--weights", default=None, help="checkpoint file or folder (default: the weights folder / HF cache)")
+    parser.add_argument(
+        "--trust-checkpoint", action="store_true",
+        help="allow a checkpoint that needs arbitrary unpickling (only for files you trust)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    parser.add_argument("--workers", type=int, default=0, help="worker processes for decoding and loading (default 0)")
+    parser.add_argument(
+        "--skip-bad", action="store_true",
+        help="record images that cannot be decoded as excluded (listed in the store) instead of stopping",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true",
+        help="stop with a message (instead of waiting) when another process is writing the same store",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    raise NotBuiltYet("`bench extract` is not built yet in this version.")
+    import os
+
+    from benchmark.console import console
+    from benchmark.datasets.nih import load_nih
+    from benchmark.datasets.registry import register_dataset
+    from benchmark.workdir import resolve_workdir
+    from cache.embeddings import EmbeddingStore
+    from extractors.extract import check_device, extract
+
+    workdir = resolve_workdir(args.workdir)
+    check_device(args.device)
+    dataset = load_nih(args.root)
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 registers and reports
+    if rank == 0:
+        register_dataset(workdir, args.dataset, dataset)
+    path = extract(
+        args.model,
+        dataset.manifest,
+        dataset.root,
+        workdir=workdir,
+        weights=args.weights,
+        trust_checkpoint=args.trust_checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        skip_bad=args.skip_bad,
+        progress=True,
+        wait=not args.no_wait,
+    )
+    if rank != 0:
+        return 0
+    store = EmbeddingStore.open(path)
+    excluded = int(store.excluded.sum())
+    console.print(f"[bold]store:[/] {path}")
+    console.print(
+        f"  {store.model} ({store.weights_tag}) · {len(store)} images · embedding dim {store.embed_dim}"
+        + (" · local features" if store.has_local else "")
+        + f" · prompt sets: {', '.join(store.promptsets) or 'none'}"
+        + (f" · [yellow]{excluded} excluded (undecodable, see excluded/ in the store)[/]" if excluded else "")
+    )
+    if store.weights_tag == "random-init":
+        console.print("  [yellow]random weights:[/] embeddings from this store show the tool works, nothing more.")
+    return 0

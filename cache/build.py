@@ -1,0 +1,81 @@
+"""The one way both stores are built: lock, compute missing shards (per rank), assemble, rename.
+
+    rank 0 takes the store's lock (waiting, or stopping with a message under `wait=False`)
+    every rank computes the missing shards assigned to it and writes each atomically
+    rank 0 assembles all shards into a temporary HDF5 file, renames it into place, removes the shards
+
+A user error (a `BenchError`, e.g. a bad image) on any rank is raised on every rank, so no rank waits
+forever at a barrier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from cache.locking import exclusive
+from cache.ranks import SingleProcess
+from cache.shards import PartsFolder, ShardPlan
+
+
+def _raise_first(messages: list[str | None]) -> None:
+    for message in messages:
+        if message:
+            raise BenchError(message)
+
+
+def build_sharded(
+    *,
+    what: str,
+    lock_path: Path,
+    parts: PartsFolder,
+    plan: ShardPlan,
+    is_complete: Callable[[], bool],
+    compute_shards: Callable[[list[int]], None],
+    assemble: Callable[[], None],
+    wait: bool = True,
+    ranks=None,
+) -> None:
+    """Build a store unless it is complete. See the module docstring for the protocol."""
+    ranks = ranks or SingleProcess()
+    with contextlib.ExitStack() as stack:
+        status = None
+        if ranks.rank == 0:
+            try:
+                stack.enter_context(exclusive(lock_path, what=what, wait=wait))
+                if is_complete():
+                    status = "complete"
+                    parts.remove()  # left behind only by a crash between the rename and the clean-up
+                else:
+                    parts.prepare()
+            except BenchError as error:
+                status = f"error: {error}"
+        status = ranks.share(status)
+        if status == "complete":
+            return
+        if status and status.startswith("error: "):
+            raise BenchError(status[len("error: "):])
+
+        error = None
+        try:
+            compute_shards(parts.missing(plan.assigned(ranks.rank, ranks.world)))
+        except BenchError as failure:
+            error = str(failure)
+        _raise_first(ranks.gather(error))
+
+        error = None
+        if ranks.rank == 0:
+            try:
+                missing = parts.missing(plan.assigned(0, 1))
+                if missing:
+                    raise BenchError(
+                        f"{what}: shards {missing[:5]} are missing after every rank finished; run again to "
+                        "compute them"
+                    )
+                assemble()
+                parts.remove()
+            except BenchError as failure:
+                error = str(failure)
+        _raise_first(ranks.gather(error))

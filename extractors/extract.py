@@ -1,0 +1,318 @@
+"""Run a frozen encoder once over a dataset, into an HDF5 embedding store (see `cache.embeddings`).
+
+    path = extract("tiny-clip", manifest, root, workdir=workdir)
+
+Flow: the pixel store for the encoder's `pixel_size` (decoded once, shared by every encoder) -> a DataLoader
+of contiguous row ranges (workers, pinned memory on CUDA) -> `encoder.preprocess` + `encode_image` under
+`torch.inference_mode()` (bf16 autocast on CUDA) -> one `.npz` per finished shard -> the text embeddings of
+every prompt set -> one HDF5 file renamed into place. The same call again is a cache hit.
+
+Under `torchrun --nproc-per-node N` (the `torch.distributed` environment variables are set) rank r embeds
+shards r, r+N, ...; rank 0 assembles the store after a barrier. Shards have a fixed size, independent of the
+batch size and of the number of ranks, so every way of running writes the same store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from cache.atomic import save_arrays
+from cache.build import build_sharded
+from cache.embeddings import assemble_store, is_complete_store, store_path
+from cache.identity import canonical_json, digest, store_identity
+from cache.pixels import PixelStore, pipeline_settings
+from cache.ranks import SingleProcess, TorchRanks
+from cache.shards import PartsFolder, ShardPlan
+
+EXTRACTOR_VERSION = "1"
+"""Bump when the stored numbers would change for the same encoder, weights and data."""
+EMBED_SHARD_ROWS = 2048
+TEXT_BATCH = 256
+
+
+def check_device(device: str) -> str:
+    """'cpu', 'cuda' or 'cuda:N'; BenchError when CUDA is asked for but absent."""
+    import torch
+
+    if device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BenchError(
+                f"--device {device} was asked for, but this machine has no usable CUDA GPU "
+                f"(torch {torch.__version__}, CUDA build {torch.version.cuda}). Use --device cpu."
+            )
+        return device
+    raise BenchError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N').")
+
+
+@contextlib.contextmanager
+def distributed_ranks(device: str):
+    """Yield (ranks, device): `TorchRanks` under torchrun (initialising the process group if needed, gloo on
+    CPU, NCCL on CUDA plus a gloo group for coordination), else `SingleProcess`."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "RANK" not in os.environ:
+        yield SingleProcess(), device
+        return
+    import torch
+    import torch.distributed as dist
+
+    owned = not dist.is_initialized()
+    if device.startswith("cuda"):
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    if owned:
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(hours=4))
+    group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=timedelta(hours=4))
+    try:
+        yield TorchRanks(group), device
+    finally:
+        if owned:
+            dist.destroy_process_group()
+
+
+def prompt_sets(encoder) -> dict[str, list[tuple[str, str, str]]]:
+    """Every prompt set of the encoder's family, as name -> [(class_name, prompt, polarity)].
+
+    An encoder object outside the registry may bring its own (a `prompt_sets()` method returning the same)."""
+    from benchmark.datasets.labels import LABEL_COLUMNS
+
+    if hasattr(encoder, "prompt_sets"):
+        raw = encoder.prompt_sets()
+    else:
+        from extractors import prompts
+
+        if hasattr(prompts, "prompt_sets"):
+            raw = prompts.prompt_sets(encoder.spec, LABEL_COLUMNS)
+        else:
+            raw = {"default": prompts.prompt_set(encoder.spec, LABEL_COLUMNS)}
+    sets = {}
+    for name, entries in raw.items():
+        rows = []
+        for entry in entries:
+            entry = tuple(entry)
+            rows.append((entry[0], entry[1], entry[2] if len(entry) > 2 else "positive"))
+        sets[name] = rows
+    return sets
+
+
+def identity_of(encoder, manifest_digest: str, sets: dict) -> dict[str, Any]:
+    spec = encoder.spec
+    return store_identity(
+        encoder=spec.to_json() if hasattr(spec, "to_json") else spec,
+        weights_digest=encoder.weights_digest,
+        preprocessing={"pixels": pipeline_settings(encoder.pixel_size), "encoder": spec.preprocess},
+        manifest_digest=manifest_digest,
+        extractor_version=EXTRACTOR_VERSION,
+        prompts=sets,
+    )
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("cxr-fairbench", "torch", "open_clip_torch", "transformers", "timm", "h5py", "numpy"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[package] = importlib.metadata.version(package)
+    return found
+
+
+def extract(
+    model,
+    manifest,
+    root,
+    *,
+    workdir,
+    weights=None,
+    trust_checkpoint: bool = False,
+    device: str = "cpu",
+    batch_size: int = 64,
+    workers: int = 0,
+    skip_bad: bool = False,
+    progress: bool = True,
+    wait: bool = True,
+    shard_rows: int = EMBED_SHARD_ROWS,
+) -> Path:
+    """Embed every image of `manifest` (files under `root`) with `model` (a registry name, or an `Encoder`);
+    return the path of the complete store. See the module docstring."""
+    from benchmark.datasets.manifest import manifest_digest as digest_of_manifest
+
+    if batch_size < 1:
+        raise BenchError(f"--batch-size must be at least 1, got {batch_size}")
+    if workers < 0:
+        raise BenchError(f"--workers must be 0 or more, got {workers}")
+    device = check_device(device)
+    workdir = Path(workdir)
+    with distributed_ranks(device) as (ranks, device):
+        if isinstance(model, str):
+            from extractors import load_encoder
+
+            encoder = load_encoder(model, weights=weights, trust_checkpoint=trust_checkpoint, device=device)
+        else:
+            encoder = model.to(device)
+        name = encoder.spec.name
+        manifest_digest = digest_of_manifest(manifest)
+        sets = prompt_sets(encoder)
+        identity = identity_of(encoder, manifest_digest, sets)
+        identity_digest = digest(identity)
+        path = store_path(workdir, name, identity_digest)
+        if ranks.share(is_complete_store(path, identity_digest)):
+            return path
+
+        show = progress and ranks.rank == 0
+        pixels = PixelStore.open_or_build(
+            manifest, root, size=encoder.pixel_size, workdir=workdir, workers=workers, skip_bad=skip_bad,
+            progress=show, wait=wait, ranks=ranks,
+        )
+        image_ids = manifest["image_id"].to_list()
+        if list(pixels.image_ids) != image_ids:
+            raise BenchError(f"the pixel store {pixels.path} does not match the manifest rows; delete it and run again")
+        plan = ShardPlan(len(image_ids), shard_rows)
+        identity_json = canonical_json(identity)
+        parts = PartsFolder(path.with_name(path.stem + ".parts"), identity_json)
+
+        def compute(shards: list[int]) -> None:
+            embed_shards(encoder, pixels, plan, parts, shards, batch_size=batch_size, workers=workers, progress=show)
+
+        def assemble() -> None:
+            assemble_store(
+                path, parts, plan, image_ids=image_ids, excluded=pixels.excluded, bad=pixels.bad,
+                text_sets=embed_prompt_sets(encoder, sets),
+                attrs={
+                    "identity": identity_json,
+                    "identity_digest": identity_digest,
+                    "model": name,
+                    "weights_tag": encoder.weights_tag,
+                    "weights_digest": encoder.weights_digest,
+                    "manifest_digest": manifest_digest,
+                    "extractor_version": EXTRACTOR_VERSION,
+                    "shard_rows": shard_rows,
+                    "versions": json.dumps(versions(), sort_keys=True),
+                },
+            )
+
+        build_sharded(
+            what=f"the embedding store {path}",
+            lock_path=path.with_name(path.name + ".lock"),
+            parts=parts,
+            plan=plan,
+            is_complete=lambda: is_complete_store(path, identity_digest),
+            compute_shards=compute,
+            assemble=assemble,
+            wait=wait,
+            ranks=ranks,
+        )
+        pixels.close()
+        return path
+
+
+class _RowRanges:
+    """Map-style dataset: item i is (shard, start, stop, uint8 pixels of rows start:stop)."""
+
+    def __init__(self, pixels: PixelStore, ranges: list[tuple[int, int, int]]):
+        self.pixels = pixels
+        self.ranges = ranges
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        shard, start, stop = self.ranges[index]
+        return shard, start, stop, torch.from_numpy(self.pixels.read_range(start, stop))
+
+
+def batch_ranges(plan: ShardPlan, shards: list[int], batch_size: int) -> list[tuple[int, int, int]]:
+    """(shard, start, stop) batches that never cross a shard boundary."""
+    ranges = []
+    for shard in shards:
+        start, stop = plan.bounds(shard)
+        for first in range(start, stop, batch_size):
+            ranges.append((shard, first, min(first + batch_size, stop)))
+    return ranges
+
+
+def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolder, shards: list[int], *,
+                 batch_size: int, workers: int, progress: bool) -> None:
+    """Embed the rows of `shards` and write each finished shard atomically."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from benchmark.console import console
+    from cache.progress import rows_progress
+
+    if not shards:
+        return
+    device = torch.device(encoder.device)
+    on_cuda = device.type == "cuda"
+    pixels.close()  # each DataLoader worker opens its own handle
+    loader = DataLoader(
+        _RowRanges(pixels, batch_ranges(plan, shards, batch_size)),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=on_cuda,
+        prefetch_factor=4 if workers else None,
+    )
+    total = sum(plan.bounds(shard)[1] - plan.bounds(shard)[0] for shard in shards)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
+    pending: dict[str, list] = {"embedding": [], "local": []}
+    with rows_progress(f"embedding ({encoder.spec.name})", total=total, enabled=progress, console=console) as advance:
+        with torch.inference_mode(), autocast:
+            for shard, start, stop, batch in loader:
+                outputs = encoder.encode_image(encoder.preprocess(batch.to(device, non_blocking=True)))
+                pending["embedding"].append(outputs["embedding"].to(torch.float16))
+                if "local" in outputs:
+                    pending["local"].append(outputs["local"].to(torch.float16).cpu())
+                if stop == plan.bounds(shard)[1]:
+                    _write_shard(parts, plan, shard, pending, pixels.excluded)
+                    advance(stop - plan.bounds(shard)[0])
+                    pending = {"embedding": [], "local": []}
+
+
+def _write_shard(parts: PartsFolder, plan: ShardPlan, shard: int, pending: dict, excluded: np.ndarray) -> None:
+    import torch
+
+    start, stop = plan.bounds(shard)
+    arrays = {"embedding": torch.cat(pending["embedding"]).cpu().numpy()}
+    if pending["local"]:
+        arrays["local"] = torch.cat(pending["local"]).numpy()
+    if arrays["embedding"].shape[0] != stop - start:
+        raise RuntimeError(f"shard {shard}: {arrays['embedding'].shape[0]} rows embedded, expected {stop - start}")
+    bad = excluded[start:stop]
+    if bad.any():
+        for values in arrays.values():
+            values[bad] = np.nan
+    save_arrays(parts.shard_path(shard), **arrays)
+
+
+def embed_prompt_sets(encoder, sets: dict[str, list[tuple[str, str, str]]]) -> dict[str, dict[str, Any]]:
+    """Text embeddings (float32) of every prompt set, with their prompts, classes and polarities."""
+    import torch
+
+    result = {}
+    with torch.inference_mode():
+        for name, entries in sets.items():
+            prompts = [prompt for _, prompt, _ in entries]
+            chunks: dict[str, list] = {}
+            for first in range(0, len(prompts), TEXT_BATCH):
+                for key, value in encoder.encode_text(prompts[first : first + TEXT_BATCH]).items():
+                    chunks.setdefault(key, []).append(value.float().cpu() if value.is_floating_point() else value.cpu())
+            fields: dict[str, Any] = {key: torch.cat(values).numpy() for key, values in chunks.items()}
+            if "word_mask" in fields:
+                fields["word_mask"] = fields["word_mask"].astype(bool)
+            fields["prompts"] = prompts
+            fields["class_name"] = [class_name for class_name, _, _ in entries]
+            fields["polarity"] = [polarity for _, _, polarity in entries]
+            result[name] = fields
+    return result
