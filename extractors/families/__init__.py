@@ -1,0 +1,1 @@
+"""One thin adapter module per encoder family: `build(spec, checkpoint, device) -> Encoder`."""

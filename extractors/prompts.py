@@ -1,0 +1,134 @@
+"""Zero-shot prompt sets, kept as user-replaceable JSON files (`extractors/prompts/<style>.json`).
+
+A file names its `style` (the spec's `prompt_style`) and builds prompts for each class either from
+`templates` x `class_text`, or, for a class listed under `prompts`, from exactly the prompts given there:
+
+    {"style": "chexzero", "description": "...",
+     "templates": {"pos": ["{}"], "neg": ["no {}"]},
+     "class_text": {"Atelectasis": "atelectasis", ...},
+     "prompts": {"No_Finding": {"pos": ["no finding"], "neg": ["finding"]}}}
+
+"pos" prompts describe the class; "neg" prompts (CheXzero-style pairs) describe its absence. Every class a
+task asks for must be covered, or a BenchError names the missing ones. To use your own prompts, copy a file,
+edit it, and point `BENCH_PROMPTS` at the folder holding it (or pass `path=`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from benchmark.datasets.labels import LABEL_COLUMNS
+from benchmark.errors import BenchError
+from extractors.registry import EncoderSpec
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+PROMPTS_ENV = "BENCH_PROMPTS"
+POLARITIES = ("pos", "neg")
+_FILE_KEYS = {"style", "description", "templates", "class_text", "prompts"}
+
+
+class Prompt(NamedTuple):
+    class_name: str
+    text: str
+    polarity: str  # "pos" | "neg"
+
+
+def prompt_file(spec: EncoderSpec, path: str | os.PathLike | None = None) -> Path:
+    """The JSON file of the spec's prompt style: `path`, else `$BENCH_PROMPTS/<style>.json`, else packaged."""
+    if path is not None:
+        return Path(path)
+    folder = os.environ.get(PROMPTS_ENV)
+    if folder and (Path(folder) / f"{spec.prompt_style}.json").is_file():
+        return Path(folder) / f"{spec.prompt_style}.json"
+    packaged = PROMPTS_DIR / f"{spec.prompt_style}.json"
+    if not packaged.is_file():
+        raise BenchError(
+            f"encoder {spec.name!r} uses prompt style {spec.prompt_style!r} but {packaged} does not exist; "
+            f"known styles: {sorted(p.stem for p in PROMPTS_DIR.glob('*.json'))}."
+        )
+    return packaged
+
+
+def _polarity_lists(value, where: str) -> dict[str, list[str]]:
+    if not isinstance(value, dict) or set(value) - set(POLARITIES):
+        raise BenchError(f"{where}: expected an object with keys among {list(POLARITIES)}, got {value!r}.")
+    for polarity, texts in value.items():
+        if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise BenchError(f"{where}.{polarity}: expected a list of non-empty strings, got {texts!r}.")
+    return value
+
+
+def read_prompt_file(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise BenchError(f"{path}: cannot read the prompt file ({error}).") from error
+    if not isinstance(data, dict) or "style" not in data:
+        raise BenchError(f"{path}: expected a JSON object with a 'style' key.")
+    unknown = sorted(set(data) - _FILE_KEYS)
+    if unknown:
+        raise BenchError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(_FILE_KEYS)}.")
+    _polarity_lists(data.get("templates", {}), f"{path}: templates")
+    for class_name, lists in data.get("prompts", {}).items():
+        _polarity_lists(lists, f"{path}: prompts.{class_name}")
+    for template in sum(data.get("templates", {}).values(), []):
+        if template.count("{}") != 1:
+            raise BenchError(f"{path}: template {template!r} must contain '{{}}' exactly once.")
+    return data
+
+
+def prompt_set(
+    spec: EncoderSpec,
+    classes: tuple[str, ...] | list[str] | None = None,
+    *,
+    path: str | os.PathLike | None = None,
+) -> list[Prompt]:
+    """The prompts for `classes` (default: every manifest label column), in class order, pos before neg.
+
+    A family whose prompts are generated rather than templated (MedCLIP, GLoRIA) defines
+    `prompts_from_file(spec, file, classes) -> list[Prompt]` in its adapter module; it is used instead.
+    """
+    file = prompt_file(spec, path)
+    classes = tuple(classes) if classes is not None else LABEL_COLUMNS
+    adapter = importlib.import_module(f"extractors.families.{spec.family}")
+    generated = getattr(adapter, "prompts_from_file", None)
+    if generated is not None:
+        return generated(spec, file, classes)
+    return template_prompts(spec, file, classes)
+
+
+def template_prompts(spec: EncoderSpec, file: Path, classes: tuple[str, ...]) -> list[Prompt]:
+    """Prompts from a template file (see the module docstring)."""
+    data = read_prompt_file(file)
+    if data["style"] != spec.prompt_style:
+        raise BenchError(f"{file}: style {data['style']!r} does not match encoder {spec.name!r} ({spec.prompt_style!r}).")
+    explicit = data.get("prompts", {})
+    class_text = data.get("class_text", {})
+    missing = [c for c in classes if c not in explicit and c not in class_text]
+    if missing:
+        raise BenchError(f"{file}: no prompts for class(es) {missing}; add them to 'class_text' or 'prompts'.")
+    prompts: list[Prompt] = []
+    for class_name in classes:
+        if class_name in explicit:
+            lists = explicit[class_name]
+        else:
+            lists = {
+                polarity: [template.replace("{}", class_text[class_name]) for template in templates]
+                for polarity, templates in data.get("templates", {}).items()
+            }
+        for polarity in POLARITIES:
+            prompts.extend(Prompt(class_name, text, polarity) for text in lists.get(polarity, []))
+        if not lists.get("pos"):
+            raise BenchError(f"{file}: class {class_name!r} has no positive prompt.")
+    return prompts
+
+
+def prompt_set_digest(prompts: list[Prompt]) -> str:
+    """sha256 of a prompt list (for store identities: edited prompts never reuse old text embeddings)."""
+    canonical = json.dumps([list(p) for p in prompts], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
