@@ -1,0 +1,201 @@
+"""MedCLIP (Wang et al., EMNLP 2022): ResNet-50 or Swin-tiny image tower, Bio_ClinicalBERT text tower.
+
+Facts from the authors' code (RyanWangZf/MedCLIP, medclip/modeling_medclip.py, constants.py, dataset.py):
+- image: torchvision resnet50 with `fc` = Linear(2048, 512, bias=False), or a Hugging Face Swin-tiny
+  (`microsoft/swin-tiny-patch4-window7-224`) whose `pooler_output` (768) goes through
+  `projection_head` = Linear(768, 512, bias=False); a 1-channel input is repeated to 3 channels in forward.
+- text: Bio_ClinicalBERT; the embedding is the mean over layers {hidden_states[1], hidden_states[2],
+  hidden_states[-1]} and over tokens, then `projection_head` = Linear(768, 512, bias=False).
+- `logit_scale` (init log(1/0.07)), clamped to [0, 4.6052] before exp.
+- checkpoint `pytorch_model.bin` (inside medclip-pretrained.zip / medclip-vit-pretrained.zip) with keys
+  `vision_model.model.*`, `vision_model.projection_head.weight` (ViT), `text_model.model.*`,
+  `text_model.projection_head.weight`, `logit_scale`.
+- preprocessing: grey, pad to square, 224 bicubic, centre crop 224, /255, mean .5862785803043838,
+  std .27950088968644304 (one channel).
+
+Loading differences we handle: the official file was saved with transformers 4.x, so it holds buffers that
+current transformers no longer saves (`embeddings.position_ids`, MedCLIP#37; Swin `relative_position_index`)
+-- they are dropped -- and Swin parameters under their 4.x names (`attention.self.query`, ...), which are
+renamed to the current ones (`attention.q_proj`, ...). Every other key must match exactly.
+
+One deliberate difference in the text embedding: the authors average over all token positions, padding
+included, so a prompt's embedding depends on the longest prompt batched with it. We average over the real
+tokens only (the attention mask), which equals the authors' value for a prompt encoded on its own and makes
+the embedding independent of batching.
+
+LoRA targets: ResNet "conv1", "conv2", "conv3" (every bottleneck conv, and the stem conv1); Swin (current
+transformers names) "q_proj", "k_proj", "v_proj", "o_proj".
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from benchmark.errors import BenchError
+from extractors import Checkpoint
+from extractors.base import RANDOM_INIT, Encoder, seeded_init
+from extractors.clinical_bert import build_bert, drop_legacy_buffers, load_bert_config_and_tokenizer
+from extractors.registry import EncoderSpec
+from extractors.resnet_backbone import BottleneckResNet
+from extractors.weights import strict_load, unwrap_state_dict
+
+LOGIT_SCALE_INIT = 1 / 0.07
+LOGIT_SCALE_MAX = 4.6052
+TEXT_LAYERS = (1, 2, -1)
+"""hidden_states indices MedCLIP averages for its text embedding (embeddings output is index 0)."""
+
+SWIN_RENAMES_FROM_TRANSFORMERS_4 = (
+    (".attention.self.query.", ".attention.q_proj."),
+    (".attention.self.key.", ".attention.k_proj."),
+    (".attention.self.value.", ".attention.v_proj."),
+    (".attention.self.relative_position_bias_table", ".attention.relative_position_bias.relative_position_bias_table"),
+    (".attention.output.dense.", ".attention.o_proj."),
+    (".intermediate.dense.", ".mlp.fc1."),
+    (".output.dense.", ".mlp.fc2."),
+)
+"""Swin parameter names in checkpoints saved with transformers 4.x -> names in current transformers
+(the same renaming transformers applies in `from_pretrained`; order matters: attention.output first)."""
+
+
+class MedClipTextModel(nn.Module):
+    """BERT + bias-free projection; keys `model.*`, `projection_head.weight` as in the official file."""
+
+    def __init__(self, bert_config, embed_dim: int):
+        super().__init__()
+        self.model = build_bert(bert_config)
+        self.projection_head = nn.Linear(bert_config.hidden_size, embed_dim, bias=False)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        output = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        layers = torch.stack([output.hidden_states[index] for index in TEXT_LAYERS]).mean(0)  # [P, T, H]
+        mask = attention_mask.unsqueeze(-1).to(layers.dtype)
+        pooled = (layers * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.projection_head(pooled)
+
+
+class MedClipResNetVision(nn.Module):
+    """torchvision ResNet whose `fc` is the bias-free projection; keys `model.*` (fc included)."""
+
+    def __init__(self, embed_dim: int, *, blocks, widths, stem_width: int):
+        super().__init__()
+        self.model = BottleneckResNet(blocks, widths, stem_width)
+        self.model.fc = nn.Linear(self.model.feature_channels, embed_dim, bias=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        return self.model(images)
+
+
+class MedClipSwinVision(nn.Module):
+    """Hugging Face SwinModel + bias-free projection of its pooled output; keys `model.*`, `projection_head.*`."""
+
+    def __init__(self, embed_dim: int, swin_config: dict):
+        super().__init__()
+        from transformers import SwinConfig, SwinModel
+
+        config = SwinConfig(**swin_config)
+        self.model = SwinModel(config, add_pooling_layer=True)
+        self.projection_head = nn.Linear(self.model.num_features, embed_dim, bias=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        return self.projection_head(self.model(pixel_values=images).pooler_output)
+
+
+class MedClipModel(nn.Module):
+    """`vision_model`, `text_model`, `logit_scale`: the official module tree and state_dict layout."""
+
+    def __init__(self, vision_model: nn.Module, text_model: MedClipTextModel):
+        super().__init__()
+        self.vision_model = vision_model
+        self.text_model = text_model
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(LOGIT_SCALE_INIT)))
+
+
+class MedClipEncoder(Encoder):
+    """MedCLIP behind the shared `Encoder` interface (embeddings raw, not L2-normalised)."""
+
+    def __init__(self, spec: EncoderSpec, model: MedClipModel, tokenizer, *, weights_tag: str, weights_digest: str):
+        super().__init__(spec, weights_tag=weights_tag, weights_digest=weights_digest)
+        self.model = model
+        self.tokenizer = tokenizer
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.detach().clamp(0, LOGIT_SCALE_MAX).exp())
+
+    def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"embedding": self.model.vision_model(images)}
+
+    def encode_text(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer(
+            list(prompts),
+            padding=True,
+            truncation=True,
+            max_length=self.spec.context_length,
+            return_tensors="pt",
+        )
+        input_ids = tokens["input_ids"].to(self.device)
+        attention_mask = tokens["attention_mask"].to(self.device)
+        return {"embedding": self.model.text_model(input_ids, attention_mask)}
+
+    def image_tower(self) -> nn.Module:
+        return self.model.vision_model
+
+
+def build_model(spec: EncoderSpec, bert_config) -> MedClipModel:
+    """The MedCLIP module tree for `spec` (`extra.vision` "resnet" or "swin"), randomly initialised."""
+    extra = spec.extra
+    vision = extra.get("vision")
+    if vision == "resnet":
+        resnet = extra["resnet"]
+        vision_model = MedClipResNetVision(
+            spec.image_embed_dim,
+            blocks=resnet["blocks"],
+            widths=resnet["widths"],
+            stem_width=resnet["stem_width"],
+        )
+    elif vision == "swin":
+        vision_model = MedClipSwinVision(spec.image_embed_dim, extra["swin"])
+    else:
+        raise BenchError(f"encoder {spec.name!r}: extra.vision must be 'resnet' or 'swin', got {vision!r}.")
+    return MedClipModel(vision_model, MedClipTextModel(bert_config, spec.text_embed_dim))
+
+
+def rename_transformers4_swin_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Swin keys under `vision_model.model.` from their transformers 4.x names to current names."""
+    renamed = {}
+    for key, value in state_dict.items():
+        if key.startswith("vision_model.model.encoder."):
+            for old, new in SWIN_RENAMES_FROM_TRANSFORMERS_4:
+                if old in key:
+                    key = key.replace(old, new)
+                    break
+        renamed[key] = value
+    return renamed
+
+
+def official_state_dict(checkpoint: Checkpoint, model: MedClipModel) -> dict[str, torch.Tensor]:
+    """The official `pytorch_model.bin` tensors, renamed / cleaned for a strict load into `model`."""
+    state = unwrap_state_dict(checkpoint.content, path=checkpoint.path, keys=("state_dict",))
+    state = rename_transformers4_swin_keys(state)
+    state, _dropped = drop_legacy_buffers(state, model.state_dict().keys())
+    return state
+
+
+def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
+    bert_config, tokenizer = load_bert_config_and_tokenizer(spec.extra["bert"])
+    with seeded_init(spec.init_seed or 0):
+        model = build_model(spec, bert_config)
+    if checkpoint is not None:
+        strict_load(model, official_state_dict(checkpoint, model), source=str(checkpoint.path))
+        tag, digest = checkpoint.tag, checkpoint.digest
+    else:
+        tag = digest = RANDOM_INIT
+    encoder = MedClipEncoder(spec, model, tokenizer, weights_tag=tag, weights_digest=digest)
+    return encoder.to(device)
