@@ -109,3 +109,40 @@ class FakeEncoder(nn.Module):
             "default": [(name, f"a chest x-ray showing {name}", "positive") for name in LABEL_COLUMNS[:3]],
             "negated": [(name, f"no {name}", "negative") for name in LABEL_COLUMNS[:3]],
         }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python tests/cache_fakes.py MANIFEST.parquet ROOT WORKDIR [--delay S] [--shard-rows R] [--batch-size B]`:
+    extract with the fake encoder (used by the kill, concurrency and torchrun tests). Prints which shards this
+    process embedded as `embedded <rank> <shards>`."""
+    import argparse
+    import os
+
+    import extractors.extract as extract_module
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("manifest")
+    parser.add_argument("root")
+    parser.add_argument("workdir")
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--shard-rows", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--no-wait", action="store_true")
+    args = parser.parse_args(argv)
+
+    real = extract_module.embed_shards
+
+    def reporting(encoder, pixels, plan, parts, shards, **kwargs):
+        print("embedded", os.environ.get("RANK", "0"), ",".join(map(str, shards)), flush=True)
+        return real(encoder, pixels, plan, parts, shards, **kwargs)
+
+    extract_module.embed_shards = reporting
+    path = extract_module.extract(
+        FakeEncoder(delay=args.delay), pl.read_parquet(args.manifest), Path(args.root), workdir=Path(args.workdir),
+        shard_rows=args.shard_rows, batch_size=args.batch_size, progress=False, wait=not args.no_wait,
+    )
+    print("store", path, flush=True)
+
+
+if __name__ == "__main__":
+    main()
