@@ -1,0 +1,95 @@
+"""Small helpers shared by the heads: label shapes, float32 tensors, standardisation, losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+CHUNK_ROWS = 65536
+
+
+def task_kind_of(y: np.ndarray) -> str:
+    """"single" for a 1-D array of class indices, "multi" for a 2-D [n, C] 0/1 array."""
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return "single"
+    if y.ndim == 2:
+        return "multi"
+    raise ValueError(f"labels must be 1-D class indices or a 2-D [n, classes] 0/1 array, got shape {y.shape}")
+
+
+def n_outputs(y: np.ndarray, n_classes: int | None) -> int:
+    """Number of output units: the given `n_classes`, else inferred from the labels."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return y.shape[1]
+    return int(n_classes) if n_classes is not None else int(y.max()) + 1
+
+
+def to_float32(X) -> torch.Tensor:
+    """A float32 CPU tensor of `X` (converted chunk by chunk so float16 inputs never double in float64)."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().to(dtype=torch.float32, device="cpu")
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"features must be a 2-D [n, dim] array, got shape {X.shape}")
+    out = torch.empty(X.shape, dtype=torch.float32)
+    for start in range(0, X.shape[0], CHUNK_ROWS):
+        out[start : start + CHUNK_ROWS] = torch.from_numpy(np.ascontiguousarray(X[start : start + CHUNK_ROWS], dtype=np.float32))
+    return out
+
+
+def target_tensor(y: np.ndarray) -> torch.Tensor:
+    """Class indices as int64 (single-label) or 0/1 labels as float32 (multi-label)."""
+    y = np.asarray(y)
+    return torch.from_numpy(y.astype(np.int64)) if y.ndim == 1 else torch.from_numpy(y.astype(np.float32))
+
+
+def standardisation(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation (floored so constant features stay finite)."""
+    mean = X.mean(dim=0)
+    std = X.std(dim=0).clamp_min(1e-6)
+    return mean, std
+
+
+def loss_on_logits(logits: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for single-label, binary cross-entropy summed over classes for multi-label.
+
+    `reduction` is "mean" or "sum" over rows.
+    """
+    if target.dtype == torch.int64:
+        return torch.nn.functional.cross_entropy(logits, target, reduction=reduction)
+    per_row = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dim=1)
+    return per_row.mean() if reduction == "mean" else per_row.sum()
+
+
+def probabilities_from_logits(logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """Softmax (single-label) or sigmoid (multi-label), in float64 so confident scores keep their order."""
+    logits = logits.double()
+    return torch.softmax(logits, dim=1) if kind == "single" else torch.sigmoid(logits)
+
+
+def macro_auc(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """Macro one-vs-rest ROC AUC over the classes that have both labels present."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    if y.ndim == 1:
+        y = np.eye(probabilities.shape[1], dtype=np.int8)[y]
+    scores = [
+        roc_auc_score(y[:, c], probabilities[:, c])
+        for c in range(y.shape[1])
+        if 0 < y[:, c].sum() < y.shape[0]
+    ]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def hold_out(X, y, fraction: float, random_state: int):
+    """Split off a random `fraction` of rows (rng seeded by `random_state`) as a validation set."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"holdout must be in (0, 1) when no validation set is given, got {fraction}")
+    order = np.random.default_rng(random_state).permutation(len(y))
+    cut = max(1, int(round(len(y) * fraction)))
+    val, train = np.sort(order[:cut]), np.sort(order[cut:])
+    X = np.asarray(X)
+    return X[train], y[train], X[val], y[val]

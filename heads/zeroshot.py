@@ -1,0 +1,176 @@
+"""Zero-shot classification from the encoder's own text tower: class prototypes, no training.
+
+Each prompt style ensembles its prompts the way its authors did:
+
+- "prototype" (CLIP, BiomedCLIP): L2-normalise each prompt embedding, average per class, re-normalise; the
+  class score is the cosine of the image with that prototype.
+- "mean" (MedCLIP's PromptClassifier(ensemble=True)): the mean over the class's prompts of the cosines.
+- "max" (GLoRIA): the max over the class's prompts of the cosines (plus GLoRIA's local similarity when a
+  `local_similarity` callable gives image-by-prompt local scores).
+- pairs (CheXzero; any prompt set with negative prompts): per class, softmax over (positive, negative)
+  similarities, so each class gets its own probability.
+
+Single-label tasks take the softmax over the class scores times `logit_scale`. Multi-label tasks without
+negative prompts z-score each class's cosine with the mean and spread of that class on the validation
+images (labels unused; GLoRIA z-scores over the batch) and take the sigmoid. `temperature="fit"` divides the
+final logits by one scalar chosen to minimise val log-loss: the only use of val labels, recorded as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from heads.common import CHUNK_ROWS, loss_on_logits, probabilities_from_logits, target_tensor, to_float32
+
+ENSEMBLES = ("prototype", "mean", "max")
+NEGATIVE = ("neg", "negative")
+STYLE_ENSEMBLE = {"clip": "prototype", "biomedclip": "prototype", "medclip": "mean", "gloria": "max", "chexzero": "prototype"}
+"""How each prompt style (extractors/prompts/<style>.json) combines its prompts."""
+STYLE_LOGIT_SCALE = {"clip": 100.0, "biomedclip": 100.0, "medclip": 100.0, "gloria": 1.0, "chexzero": 1.0}
+"""Logit scales: CLIP-trained models saturate their learned scale at 100 (MedCLIP clamps ln 100); CheXzero's
+pair softmax uses raw cosines; GLoRIA's per-class z-scores need none."""
+
+
+class ZeroShotHead:
+    """Class scores from text prompt embeddings.
+
+    Parameters
+    ----------
+    text_embedding: [P, D] prompt embeddings (from the store's `text/<promptset>/embedding`).
+    class_name: [P] the class each prompt describes.
+    classes: the task's classes, in output order (each must have at least one positive prompt).
+    polarity: [P] "pos"/"positive" or "neg"/"negative" (default: all positive).
+    ensemble: "prototype", "mean" or "max" (see the module docstring).
+    logit_scale: multiplies cosines before softmax (single-label) or the pair softmax.
+    temperature: None, a number, or "fit" (scalar fitted on val log-loss).
+    kind: "single" or "multi"; default: taken from the labels given to `fit`.
+    local_similarity: optional callable(image_rows, prompt_index) -> [n, P] extra similarities averaged
+        with the global cosines (GLoRIA's global + local).
+
+    Learned attributes: `kind_`, `temperature_`, `center_`, `spread_` (multi-label z-scoring, or None),
+    `uses_pairs_`.
+    """
+
+    def __init__(
+        self,
+        text_embedding,
+        class_name,
+        classes,
+        *,
+        polarity=None,
+        ensemble: str = "prototype",
+        logit_scale: float = 100.0,
+        temperature=None,
+        kind: str | None = None,
+        local_similarity=None,
+    ):
+        self.text_embedding = text_embedding
+        self.class_name = class_name
+        self.classes = classes
+        self.polarity = polarity
+        self.ensemble = ensemble
+        self.logit_scale = logit_scale
+        self.temperature = temperature
+        self.kind = kind
+        self.local_similarity = local_similarity
+
+    def get_params(self) -> dict:
+        return {
+            "ensemble": self.ensemble,
+            "logit_scale": self.logit_scale,
+            "temperature": self.temperature,
+            "prompts": int(len(self.class_name)),
+            "local_similarity": self.local_similarity is not None,
+        }
+
+    def fit(self, X_val=None, y_val=None) -> "ZeroShotHead":
+        """No training: prepare prompts; with val data, z-score statistics and the optional temperature."""
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
+        classes = list(self.classes)
+        names = np.asarray(self.class_name).astype(str)
+        polarity = np.asarray(self.polarity).astype(str) if self.polarity is not None else np.full(len(names), "pos")
+        negative = np.isin(polarity, NEGATIVE)
+        text = torch.nn.functional.normalize(to_float32(self.text_embedding), dim=1)
+        self.positive_ = [np.flatnonzero((names == c) & ~negative) for c in classes]
+        self.negative_ = [np.flatnonzero((names == c) & negative) for c in classes]
+        missing = [c for c, rows in zip(classes, self.positive_) if rows.size == 0]
+        if missing:
+            raise ValueError(f"no positive prompt for class(es) {missing}; the prompt set covers {sorted(set(names))}")
+        self.text_ = text
+        self.kind_ = self.kind or ("single" if y_val is not None and np.asarray(y_val).ndim == 1 else "multi")
+        self.uses_pairs_ = self.kind_ == "multi" and all(rows.size for rows in self.negative_)
+        self.center_ = self.spread_ = None
+        self.temperature_ = 1.0
+        needs_val = self.kind_ == "multi" and not self.uses_pairs_
+        if (needs_val or self.temperature == "fit") and X_val is None:
+            raise ValueError("zero-shot needs validation images for multi-label z-scoring or a fitted temperature")
+        if needs_val:
+            scores = self._class_scores(X_val, self.positive_, np.arange(len(X_val)))
+            self.center_ = scores.mean(dim=0)
+            self.spread_ = scores.std(dim=0).clamp_min(1e-6)
+        if self.temperature == "fit":
+            if y_val is None:
+                raise ValueError("temperature='fit' needs validation labels")
+            self.temperature_ = _fit_temperature(self._logits(X_val, np.arange(len(X_val))), target_tensor(y_val))
+        elif self.temperature is not None:
+            self.temperature_ = float(self.temperature)
+        return self
+
+    def _class_scores(self, X, groups, rows: np.ndarray) -> torch.Tensor:
+        """[n, classes] ensembled similarity of each image with each class's prompts in `groups`."""
+        image = torch.nn.functional.normalize(to_float32(X), dim=1)
+        similarity = image @ self.text_.T
+        if self.local_similarity is not None:
+            similarity = (similarity + torch.as_tensor(self.local_similarity(rows, np.arange(self.text_.shape[0])), dtype=torch.float32)) / 2
+        columns = []
+        for prompt_rows in groups:
+            index = torch.from_numpy(prompt_rows)
+            if self.ensemble == "prototype":
+                prototype = torch.nn.functional.normalize(self.text_[index].mean(dim=0), dim=0)
+                if self.local_similarity is None:
+                    columns.append(image @ prototype)
+                else:
+                    columns.append(similarity[:, index].mean(dim=1))
+            elif self.ensemble == "mean":
+                columns.append(similarity[:, index].mean(dim=1))
+            else:
+                columns.append(similarity[:, index].max(dim=1).values)
+        return torch.stack(columns, dim=1)
+
+    def _logits(self, X, rows: np.ndarray) -> torch.Tensor:
+        positive = self._class_scores(X, self.positive_, rows)
+        if self.kind_ == "single":
+            return self.logit_scale * positive
+        if self.uses_pairs_:
+            negative = self._class_scores(X, self.negative_, rows)
+            return self.logit_scale * (positive - negative)  # softmax over the pair == sigmoid of the difference
+        return (positive - self.center_) / self.spread_
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits before softmax/sigmoid, already divided by the temperature."""
+        parts = [
+            self._logits(X[s : s + CHUNK_ROWS], np.arange(s, min(s + CHUNK_ROWS, len(X)))) / self.temperature_
+            for s in range(0, len(X), CHUNK_ROWS)
+        ]
+        return torch.cat(parts).numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        logits = torch.from_numpy(self.decision_function(X))
+        return probabilities_from_logits(logits, self.kind_).numpy()
+
+
+def _fit_temperature(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """The scalar T > 0 minimising log-loss of logits / T (optimised in log space by L-BFGS)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_on_logits(logits / log_t.exp(), target)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())
