@@ -1,14 +1,128 @@
-"""`bench finetune`: LoRA or full fine-tuning of an encoder's image tower, end to end"""
+"""`bench finetune`: LoRA or full fine-tuning of an encoder's image tower, end to end.
+
+    bench finetune --model tiny-clip --task nih6x200 --method lora --epochs 3 --per-class 20
+    torchrun --nproc_per_node 4 -m benchmark.cli finetune --model biomedclip --task nih14 --method full --device cuda
+
+The dataset comes from the workdir registry (`bench extract --dataset nih --root DIR` registers it). Running the
+same command again resumes an interrupted run from its last epoch checkpoint (`--no-resume` starts afresh).
+"""
 
 from __future__ import annotations
 
-from benchmark.errors import NotBuiltYet
+import argparse
+
+from benchmark.errors import BenchError
+
+HELP = "LoRA or full fine-tuning of an encoder's image tower, end to end"
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("finetune", parents=[common], help="LoRA or full fine-tuning of an encoder's image tower, end to end", description="LoRA or full fine-tuning of an encoder's image tower, end to end")
+    parser = subparsers.add_parser("finetune", parents=[common], help=HELP, description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="encoder name (see `bench models`)")
+    parser.add_argument("--task", required=True, help="task name, e.g. nih6x200, nih14, nofinding")
+    parser.add_argument("--method", required=True, choices=["lora", "full"], help="LoRA adapters or every weight")
+    parser.add_argument("--dataset", default="nih", help="registered dataset name (default: nih)")
+    parser.add_argument("--preset", default="seed-study",
+                        help="hyperparameter preset: seed-study (default), quick, seed-study-noaug")
+    parser.add_argument("--head", choices=["linear", "mlp"], default=None, help="classification head (default linear)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (seed-study: 100)")
+    parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate (seed-study: 1e-4)")
+    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (seed-study: 1e-5)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per optimizer step (seed-study: 64)")
+    parser.add_argument("--grad-accum", type=int, default=None,
+                        help="split each batch into K micro-batches (same arithmetic, less memory)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop after P epochs without a better val loss (0: never; seed-study: never)")
+    parser.add_argument("--no-augment", action="store_true", help="train without the study's augmentations")
+    parser.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (seed-study: 16)")
+    parser.add_argument("--lora-alpha", type=float, default=None,
+                        help="LoRA alpha (default: equal to the rank; the study's code used 1)")
+    parser.add_argument("--lora-dropout", type=float, default=None, help="LoRA dropout (default 0)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
+                        help="autocast precision (auto: bf16 on CUDA if supported, else fp16; fp32 on the CPU)")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun each process takes its GPU)")
+    parser.add_argument("--per-class", type=int, default=None, help="nih6x200: images per class (default 200)")
+    parser.add_argument("--task-param", action="append", default=None, metavar="KEY=VALUE",
+                        help="other task parameters, e.g. split_fractions=0.7,0.1,0.2")
+    parser.add_argument("--task-seed", type=int, default=0, help="seed of the task's subset and split (default 0)")
+    parser.add_argument("--weights", default=None, help="checkpoint file or folder for the encoder")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that need full unpickling (only for files you trust)")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue an interrupted identical run from its last checkpoint (default: yes)")
+    parser.add_argument("--run-id", default=None, help="name of the checkpoint folder (default: derived from the run)")
+    parser.add_argument("--skip-bad", action="store_true", help="leave out images the pixel cache could not decode")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
+def build_config(args):
+    import dataclasses
+
+    from benchmark.finetune.config import NO_AUGMENTATION, make_config
+
+    config = make_config(
+        args.preset,
+        method=args.method,
+        head=args.head,
+        epochs=args.epochs,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        precision=args.precision,
+        seed=args.seed,
+    )
+    changes = {}
+    if args.patience is not None:
+        if args.patience < 0:
+            raise BenchError(f"--patience must be 0 (never stop early) or more, got {args.patience}")
+        changes["patience"] = args.patience or None
+    if args.no_augment:
+        changes["augmentation"] = NO_AUGMENTATION
+    return dataclasses.replace(config, **changes)
+
+
 def run(args) -> int:
-    raise NotBuiltYet("`bench finetune` is not built yet in this version.")
+    import torch
+
+    from benchmark.finetune.pipeline import run_finetune
+    from benchmark.tasks import parse_task_params
+    from benchmark.workdir import resolve_workdir
+
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        raise BenchError(f"--device {args.device!r} is not known; use cpu or cuda")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError("--device cuda was asked for but no CUDA device is available here; use --device cpu")
+    config = build_config(args)
+    task_params = parse_task_params(args.task, args.task_param)
+    if args.per_class is not None:
+        task_params["per_class"] = args.per_class
+    workdir = resolve_workdir(getattr(args, "workdir", None))
+    try:
+        run_finetune(
+            workdir=workdir,
+            model_name=args.model,
+            task_name=args.task,
+            config=config,
+            preset=args.preset,
+            dataset=args.dataset,
+            task_params=task_params,
+            task_seed=args.task_seed,
+            device=args.device,
+            weights=args.weights,
+            trust_checkpoint=args.trust_checkpoint,
+            resume=args.resume,
+            run_id=args.run_id,
+            skip_bad=args.skip_bad,
+            progress=not args.no_progress,
+        )
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    return 0
