@@ -13,7 +13,7 @@ sets} (`cache.identity`). Readable with plain h5py:
     text/<promptset>/embedding [P, D]      float32   one row per prompt
     text/<promptset>/prompts   [P]         str
     text/<promptset>/class_name [P]        str       the manifest label column the prompt describes
-    text/<promptset>/polarity  [P]         str       "positive" / "negative" (e.g. CheXzero's "no {}")
+    text/<promptset>/polarity  [P]         str       "pos" / "neg" (e.g. CheXzero's "no {}" prompts are "neg")
     text/<promptset>/words     [P, T, Dl]  float32   GLoRIA only: word features
     text/<promptset>/word_mask [P, T]      bool      GLoRIA only: which word slots are real
     attrs: identity (canonical JSON), identity_digest, model, weights_tag, weights_digest, manifest_digest,

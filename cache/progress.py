@@ -11,8 +11,11 @@ from rich.text import Text
 
 class ImagesPerSecond(ProgressColumn):
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- img/s" if speed is None else f"{speed:,.0f} img/s")
+        elapsed = task.finished_time if task.finished else task.elapsed
+        done = task.completed - task.fields.get("resumed", 0)
+        if not elapsed or done <= 0:
+            return Text("-- img/s")
+        return Text(f"{done / elapsed:,.0f} img/s")
 
 
 @contextlib.contextmanager
@@ -23,5 +26,5 @@ def rows_progress(description: str, *, total: int, done: int = 0, enabled: bool 
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ImagesPerSecond(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(description, total=total, completed=done)
+        task = bar.add_task(description, total=total, completed=done, resumed=done)
         yield lambda n: bar.advance(task, n)

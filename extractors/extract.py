@@ -101,7 +101,7 @@ def prompt_sets(encoder) -> dict[str, list[tuple[str, str, str]]]:
         rows = []
         for entry in entries:
             entry = tuple(entry)
-            rows.append((entry[0], entry[1], entry[2] if len(entry) > 2 else "positive"))
+            rows.append((entry[0], entry[1], entry[2] if len(entry) > 2 else "pos"))
         sets[name] = rows
     return sets
 

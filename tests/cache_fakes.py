@@ -106,8 +106,8 @@ class FakeEncoder(nn.Module):
 
     def prompt_sets(self) -> dict[str, list[tuple[str, str, str]]]:
         return {
-            "default": [(name, f"a chest x-ray showing {name}", "positive") for name in LABEL_COLUMNS[:3]],
-            "negated": [(name, f"no {name}", "negative") for name in LABEL_COLUMNS[:3]],
+            "default": [(name, f"a chest x-ray showing {name}", "pos") for name in LABEL_COLUMNS[:3]],
+            "negated": [(name, f"no {name}", "neg") for name in LABEL_COLUMNS[:3]],
         }
 
 

@@ -23,7 +23,7 @@ BASE = dict(
     preprocessing={"size": 32, "mean": (0.5,)},
     manifest_digest="ab" * 32,
     extractor_version="1",
-    prompts={"default": [("Effusion", "effusion", "positive")]},
+    prompts={"default": [("Effusion", "effusion", "pos")]},
 )
 
 CHANGED = dict(
@@ -32,7 +32,7 @@ CHANGED = dict(
     preprocessing={"size": 32, "mean": (0.4,)},
     manifest_digest="cd" * 32,
     extractor_version="2",
-    prompts={"default": [("Effusion", "pleural effusion", "positive")]},
+    prompts={"default": [("Effusion", "pleural effusion", "pos")]},
 )
 
 

@@ -66,7 +66,7 @@ def test_reader_api_and_find_store(dataset, tmp_path):
     assert store.image_local().shape == (7, 4, 4)
     text = store.text("default")
     assert text["embedding"].shape == (3, 8) and text["class_name"].tolist()[:1] == ["Atelectasis"]
-    assert set(text["polarity"]) == {"positive"}
+    assert set(text["polarity"]) == {"pos"}
     with pytest.raises(BenchError, match="no prompt set 'other'"):
         store.text("other")
     with pytest.raises(BenchError, match="bench extract --model fake-encoder"):
@@ -113,7 +113,7 @@ def test_a_different_identity_never_reuses_a_store(dataset, tmp_path, monkeypatc
     elif change == "manifest":
         manifest = manifest.with_columns(manifest["age"].reverse())
     elif change == "prompts":
-        monkeypatch.setattr(FakeEncoder, "prompt_sets", lambda self: {"default": [("Effusion", "fluid", "positive")]})
+        monkeypatch.setattr(FakeEncoder, "prompt_sets", lambda self: {"default": [("Effusion", "fluid", "pos")]})
     second = _extract(encoder, manifest, root, tmp_path / "w")
     assert second != first and second.exists() and first.exists()
     assert EmbeddingStore.open(second).identity != EmbeddingStore.open(first).identity
