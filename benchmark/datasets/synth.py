@@ -251,6 +251,23 @@ def _jobs(images: list[_Image], effects: Sequence[Effect], out: Path, size: int,
     return jobs
 
 
+def _render_all(jobs: list[tuple], workers: int, progress: bool) -> None:
+    from rich.progress import Progress
+
+    from benchmark.console import err_console
+
+    with Progress(console=err_console, transient=True, disable=not progress) as bar:
+        task = bar.add_task("drawing phantoms", total=len(jobs))
+        if workers and workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for _ in pool.map(_render_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))):
+                    bar.advance(task)
+        else:
+            for job in jobs:
+                _render_job(job)
+                bar.advance(task)
+
+
 def write_synthetic(
     out: str | os.PathLike,
     *,
@@ -261,6 +278,7 @@ def write_synthetic(
     seed_class_share: float = 0.3,
     workers: int = 0,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Write a synthetic NIH-layout dataset of `n` images of `size` px into `out`; return the folder.
 
@@ -283,12 +301,7 @@ def write_synthetic(
     flips = _apply_label_noise(images, effects, rng)
     jobs = _jobs(images, effects, out, size, seed)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    if workers and workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_render_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
-    else:
-        for job in jobs:
-            _render_job(job)
+    _render_all(jobs, workers, progress)
 
     _write_csv(out, images, size)
     test_patients = split_patients([image.patient for image in images], (1 - TEST_PATIENT_FRACTION, TEST_PATIENT_FRACTION), seed)[1]
