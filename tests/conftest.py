@@ -19,3 +19,12 @@ def workdir(tmp_path, monkeypatch):
     path.mkdir()
     monkeypatch.setenv("BENCH_HOME", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_nih(tmp_path_factory):
+    """A small synthetic dataset in the official NIH layout (150 images, 32 px, default planted effects),
+    written once per test session. Read-only: copy it before changing anything."""
+    from benchmark.datasets.synth import write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("synthetic-nih") / "nih", n=150, size=32, seed=0)
