@@ -55,11 +55,18 @@ def _hf_cached(source: WeightsSource) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    found = try_to_load_from_cache(source.hf_repo, source.hf_filename or source.filename)
+    found = try_to_load_from_cache(
+        source.hf_repo, source.hf_filename or source.filename, cache_dir=_hf_cache_dir()
+    )
     return Path(found) if isinstance(found, str) else None
 
 
 def _hf_cache_dir() -> str:
+    """The hub cache folder, read at call time so `HF_HUB_CACHE` / `HF_HOME` set after import count."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
     try:
         from huggingface_hub import constants
 

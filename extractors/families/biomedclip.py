@@ -67,7 +67,8 @@ def tokenizer_dir(spec: EncoderSpec, checkpoint: Checkpoint | None) -> Path:
     )
 
 
-def model_config(spec: EncoderSpec, checkpoint: Checkpoint | None) -> dict:
+def model_config(spec: EncoderSpec, text_config: Path) -> dict:
+    """The open_clip model config of `spec`, its BERT tower built from the `config.json` in `text_config`."""
     config = spec.extra.get("model_config")
     if config is None:
         raise BenchError(f"encoder {spec.name!r}: spec needs `extra.model_config` (BiomedCLIP's model_cfg).")
@@ -78,8 +79,8 @@ def model_config(spec: EncoderSpec, checkpoint: Checkpoint | None) -> dict:
             f"{config.get('embed_dim')}; fix the spec."
         )
     text = config["text_cfg"]
-    text["hf_model_name"] = str(text_config_dir(spec, checkpoint))
-    text["hf_tokenizer_name"] = str(tokenizer_dir(spec, checkpoint))
+    text["hf_model_name"] = str(text_config)
+    text["hf_tokenizer_name"] = str(text_config)  # not used by the model; the tokenizer is built separately
     text["hf_model_pretrained"] = False
     config["vision_cfg"]["timm_model_pretrained"] = False
     return config
@@ -88,8 +89,8 @@ def model_config(spec: EncoderSpec, checkpoint: Checkpoint | None) -> dict:
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
     from open_clip.tokenizer import HFTokenizer
 
-    config = model_config(spec, checkpoint)
-    model = build_open_clip_model(config, seed=spec.init_seed or 0)
+    tokenizer_folder = tokenizer_dir(spec, checkpoint)
+    model = build_open_clip_model(model_config(spec, text_config_dir(spec, checkpoint)), seed=spec.init_seed or 0)
     if checkpoint is not None:
         state = openai_state_dict(checkpoint)
         expected = model.state_dict()
@@ -98,7 +99,7 @@ def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
         tag, digest = checkpoint.tag, checkpoint.digest
     else:
         tag = digest = RANDOM_INIT
-    tokenizer = HFTokenizer(config["text_cfg"]["hf_tokenizer_name"], context_length=spec.context_length)
+    tokenizer = HFTokenizer(str(tokenizer_folder), context_length=spec.context_length)
     encoder = OpenClipEncoder(spec, model, tokenizer, weights_tag=tag, weights_digest=digest)
     return encoder.to(device)
 

@@ -7,7 +7,9 @@ for tiny variants, an inline `extra.model_config` with the same structure. Both 
 code and key layout (`visual.*`, `transformer.*`, `token_embedding.weight`, `positional_embedding`,
 `ln_final.*`, `text_projection`, `logit_scale`).
 
-LoRA targets (peft) on these towers: "attn" (nn.MultiheadAttention), "c_fc", "c_proj" -- not "out_proj".
+LoRA targets (peft), per spec: ViT towers "attn" (nn.MultiheadAttention), "c_fc", "c_proj" -- not "out_proj"
+(peft ignores it inside MultiheadAttention); ModifiedResNet towers "conv1", "conv2", "conv3" (Conv2d) and the
+attention pool's "q_proj", "k_proj", "v_proj", "c_proj".
 """
 
 from __future__ import annotations
