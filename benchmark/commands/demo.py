@@ -93,7 +93,7 @@ def run(args) -> int:
     started = time.perf_counter()
     not_built: list[str] = []
     for stage in demo_stages(root, n=args.n, size=args.size, seed=args.seed):
-        console.print(Rule(f"bench {' '.join(stage.argv[:2])}  ·  {stage.title}"))
+        console.print(Rule(f"[bold]{stage.title}[/]  ·  bench {' '.join(stage.argv)}", align="left"))
         try:
             code = cli.dispatch(common + stage.argv, raise_errors=True)
         except NotBuiltYet as missing:
