@@ -1,11 +1,12 @@
 """The BERT text tower MedCLIP and GLoRIA share (Bio_ClinicalBERT), built offline from a config and vocab.
 
-The tower's weights come from the family checkpoint; only its config (`config.json`) and tokenizer files
-(`vocab.txt`, `tokenizer_config.json`) are needed from elsewhere. `spec.extra["bert"]` names where:
-  - "package:<name>": a folder shipped under `extractors/assets/<name>` (the tiny variants' tiny BERT);
-  - an existing folder path;
-  - a Hugging Face repository id such as "emilyalsentzer/Bio_ClinicalBERT", looked up (never downloaded)
-    in `$BENCH_WEIGHTS/<last part of the id>/` and then in the offline Hugging Face cache.
+The tower's weights come from the family checkpoint. Its architecture comes from a `config.json` shipped in
+`extractors/assets/<spec.extra["bert_config"]>/` (Bio_ClinicalBERT's published config, or the tiny one).
+Its tokenizer files (`vocab.txt`, `tokenizer_config.json` optional) are looked for, never downloaded, in:
+  1. the folder holding the checkpoint file (put them next to `pytorch_model.bin` / the `.ckpt`);
+  2. `$BENCH_WEIGHTS/<last part of the tokenizer id>/` (e.g. `$BENCH_WEIGHTS/Bio_ClinicalBERT/`);
+  3. the offline Hugging Face cache, for a repository id such as "emilyalsentzer/Bio_ClinicalBERT";
+or, when `spec.extra["tokenizer"]` is "package:<name>", in the shipped folder `extractors/assets/<name>`.
 """
 
 from __future__ import annotations
@@ -15,49 +16,63 @@ from pathlib import Path
 
 from benchmark.errors import BenchError
 
-ASSETS_DIR = Path(__file__).parent / "assets"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 PACKAGE_PREFIX = "package:"
-NEEDED_FILES = ("config.json", "vocab.txt")
+VOCAB_FILE = "vocab.txt"
+
+LEGACY_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids", "relative_position_index")
+"""Buffers older transformers saved in state_dicts and current ones rebuild themselves (MedCLIP#37)."""
 
 
-def _folder_for(reference: str) -> Path | None:
-    """A local folder holding the config and vocab for `reference`, or None to try the HF cache."""
+def _asset(name: str) -> Path:
+    folder = ASSETS_DIR / name
+    if not folder.is_dir():
+        raise BenchError(f"{folder} is missing from the installation; reinstall cxr-fairbench.")
+    return folder
+
+
+def load_bert_config(name: str):
+    """The `BertConfig` shipped in `extractors/assets/<name>/config.json`."""
+    from transformers import BertConfig
+
+    return BertConfig.from_json_file(str(_asset(name) / "config.json"))
+
+
+def tokenizer_folders(reference: str, near: Path | None = None) -> list[Path]:
+    """The local folders searched for the tokenizer of `reference`, in order (see the module docstring)."""
     if reference.startswith(PACKAGE_PREFIX):
-        folder = ASSETS_DIR / reference[len(PACKAGE_PREFIX):]
-        if not folder.is_dir():
-            raise BenchError(f"text tower {reference!r}: no folder {folder} in the package; reinstall cxr-fairbench.")
-        return folder
-    path = Path(reference).expanduser()
-    if path.is_dir():
-        return path
+        return [_asset(reference[len(PACKAGE_PREFIX):])]
+    folders = [Path(near)] if near is not None else []
     weights_dir = os.environ.get("BENCH_WEIGHTS")
     if weights_dir:
-        candidate = Path(weights_dir) / reference.split("/")[-1]
-        if all((candidate / name).is_file() for name in NEEDED_FILES):
-            return candidate
-    return None
+        folders.append(Path(weights_dir) / reference.split("/")[-1])
+    return folders
 
 
-def load_bert_config_and_tokenizer(reference: str):
-    """(BertConfig, tokenizer) for `reference` (see the module docstring), never touching the network."""
-    from transformers import AutoConfig, AutoTokenizer
+def load_tokenizer(reference: str, near: Path | None = None):
+    """The BERT tokenizer for `reference` from local files only; a BenchError says where to put them."""
+    from transformers import AutoTokenizer, BertTokenizer
 
-    folder = _folder_for(reference)
-    source = str(folder) if folder is not None else reference
-    try:
-        config = AutoConfig.from_pretrained(source, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as error:
-        raise BenchError(
-            f"text tower {reference!r}: its config and tokenizer files ({', '.join(NEEDED_FILES)}, "
-            f"tokenizer_config.json) were not found locally ({type(error).__name__}). They are published at "
-            f"https://huggingface.co/{reference}. Put them in $BENCH_WEIGHTS/{reference.split('/')[-1]}/ "
-            "or in the Hugging Face cache (e.g. `huggingface-cli download "
-            f"{reference} config.json vocab.txt tokenizer_config.json` on a machine with internet)."
-        ) from None
-    if config.model_type != "bert":
-        raise BenchError(f"text tower {reference!r}: expected a BERT config, found model_type {config.model_type!r}.")
-    return config, tokenizer
+    folders = tokenizer_folders(reference, near)
+    for folder in folders:
+        if (folder / VOCAB_FILE).is_file():
+            if (folder / "tokenizer_config.json").is_file():
+                return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            # What AutoTokenizer makes of Bio_ClinicalBERT's repository (vocab.txt, no tokenizer config): the
+            # BERT default do_lower_case=True, as the authors' AutoTokenizer.from_pretrained calls got.
+            return BertTokenizer(str(folder / VOCAB_FILE), do_lower_case=True)
+    if not reference.startswith(PACKAGE_PREFIX):
+        try:
+            return AutoTokenizer.from_pretrained(reference, local_files_only=True)
+        except (OSError, ValueError):
+            pass
+    looked = [str(folder) for folder in folders] + [f"the Hugging Face cache ({reference})"]
+    raise BenchError(
+        f"tokenizer {reference!r}: {VOCAB_FILE} not found (looked in: {'; '.join(looked)}). It is published at "
+        f"https://huggingface.co/{reference} (vocab.txt). Put it next to the weights file or in "
+        f"$BENCH_WEIGHTS/{reference.split('/')[-1]}/, or fill the Hugging Face cache on a machine with internet "
+        f"(`huggingface-cli download {reference} vocab.txt config.json`)."
+    )
 
 
 def build_bert(config):
@@ -65,10 +80,6 @@ def build_bert(config):
     from transformers import BertModel
 
     return BertModel(config, add_pooling_layer=True)
-
-
-LEGACY_BUFFER_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids", "relative_position_index")
-"""Buffers older transformers saved in state_dicts and current ones rebuild themselves (MedCLIP#37)."""
 
 
 def drop_legacy_buffers(state_dict: dict, expected_keys) -> tuple[dict, list[str]]:

@@ -30,7 +30,8 @@ from torch import nn
 from benchmark.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import RANDOM_INIT, Encoder, seeded_init
-from extractors.clinical_bert import build_bert, drop_legacy_buffers, load_bert_config_and_tokenizer
+from extractors.clinical_bert import build_bert, drop_legacy_buffers, load_bert_config, load_tokenizer
+from extractors.combination_prompts import combination_prompts
 from extractors.registry import EncoderSpec
 from extractors.resnet_backbone import BottleneckResNet
 from extractors.weights import strict_load, unwrap_state_dict
@@ -260,8 +261,14 @@ def build_model(spec: EncoderSpec, bert_config) -> GloriaModel:
     return GloriaModel(image, GloriaTextEncoder(bert_config))
 
 
+def prompts_from_file(spec: EncoderSpec, file, classes):
+    """Zero-shot prompts: the authors' CheXpert-style combination generator (see `extractors.combination_prompts`)."""
+    return combination_prompts(spec, file, classes)
+
+
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
-    bert_config, tokenizer = load_bert_config_and_tokenizer(spec.extra["bert"])
+    bert_config = load_bert_config(spec.extra["bert_config"])
+    tokenizer = load_tokenizer(spec.extra["tokenizer"], near=checkpoint.path.parent if checkpoint else None)
     with seeded_init(spec.init_seed or 0):
         model = build_model(spec, bert_config)
     if checkpoint is not None:
