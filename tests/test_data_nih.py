@@ -107,6 +107,22 @@ def test_original_2017_file_split_folders_without_lists(tmp_path):
     assert len(splits) > 1, "different seeds should give different splits"
 
 
+def test_blank_lines_are_skipped_and_row_numbers_stay_true(tmp_path):
+    root = write_release(tmp_path / "nih")
+    csv = root / "Data_Entry_2017_v2020.csv"
+    lines = csv.read_text().splitlines()
+    lines.insert(3, "")
+    lines[6] = lines[6].replace(",F,", ",Q,")
+    csv.write_text("\n".join(lines) + "\n\n")
+    message = _error(root)
+    assert "row 7: 'Q'" in message
+    lines[6] = lines[6].replace(",Q,", ",F,")
+    csv.write_text("\n".join(lines) + "\n\n")
+    dataset = load_nih(root)
+    assert dataset.manifest.height == len(ROWS)
+    assert any("2 blank lines" in note for note in dataset.report["notes"])
+
+
 def test_patient_sex_header_alias(tmp_path):
     header = V2020_HEADER.replace("Patient Gender", "Patient Sex")
     manifest = load_nih(write_release(tmp_path / "nih", header=header)).manifest

@@ -153,6 +153,11 @@ def _fail_rows(csv_path: Path, bad: pl.DataFrame, column: str, problem: str, fix
 
 
 def _parse_rows(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFrame:
+    blank = pl.all_horizontal([pl.col(key).is_null() | (pl.col(key) == "") for key in REQUIRED_COLUMNS])
+    blank_lines = rows.filter(blank).height
+    if blank_lines:
+        report["notes"].append(f"{blank_lines} blank lines in {csv_path.name} were skipped")
+        rows = rows.filter(~blank)
     _fail_rows(csv_path, rows.filter(pl.col("image_id").is_null() | (pl.col("image_id") == "")), "image_id",
                "rows without an Image Index", "Every row needs the image file name.")
     _fail_rows(csv_path, rows.filter(pl.col("image_id").str.contains(r"[/\\]|^\.\.?$")), "image_id",
