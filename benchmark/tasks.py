@@ -123,7 +123,7 @@ def _cell_quota(per_class: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(len(CELLS))]
 
 
-def _class_quota(label: str, per_class: int, balance: str, counts: dict) -> list[int]:
+def _class_quota(label: str, per_class: int, balance: str, counts: dict, feasible: int) -> list[int]:
     """Images to draw from each cell of CELLS for one class, or BenchError when the cells cannot supply them.
 
     "cells": per_class spread evenly over the 4 cells. "margins": F and M get per_class/2 each and so do
@@ -138,7 +138,7 @@ def _class_quota(label: str, per_class: int, balance: str, counts: dict) -> list
             listing = "; ".join(f"{sex}/age{group}: {h} of {q}" for (sex, group), h, q in short)
             raise BenchError(
                 f"nih6x200: too few single-label {label} images for per_class={per_class} ({max(quota)} per sex x "
-                f"age-group cell): {listing}. Use a smaller --per-class (at most {min(have) * len(CELLS)} for {label} here), "
+                f"age-group cell): {listing}. Use a smaller --per-class (at most {feasible} for all six classes here), "
                 "or balance=margins (sex and age margins balanced, cells as even as possible), or a larger dataset."
             )
         return quota
@@ -172,7 +172,8 @@ def _nih6x200(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
 
     available = single.group_by("label", "sex", "age_group").len()
     counts = {(row["label"], row["sex"], row["age_group"]): row["len"] for row in available.iter_rows(named=True)}
-    quotas = {label: _class_quota(label, per_class, params["balance"], counts) for label in classes}
+    feasible = len(CELLS) * min(counts.get((label, sex, group), 0) for label in classes for sex, group in CELLS)
+    quotas = {label: _class_quota(label, per_class, params["balance"], counts, feasible) for label in classes}
     rng = np.random.default_rng(seed)
     chosen: list[np.ndarray] = []
     for label in classes:
