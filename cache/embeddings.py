@@ -17,7 +17,8 @@ sets} (`cache.identity`). Readable with plain h5py:
     text/<promptset>/words     [P, T, Dl]  float32   GLoRIA only: word features
     text/<promptset>/word_mask [P, T]      bool      GLoRIA only: which word slots are real
     attrs: identity (canonical JSON), identity_digest, model, weights_tag, weights_digest, manifest_digest,
-           extractor_version, versions (JSON: python, torch, open_clip, ...), created (UTC ISO), complete (True)
+           extractor_version, shard_rows, versions (JSON: python, torch, open_clip, ...), timings (JSON: seconds
+           per stage of the run that finished the store, on rank 0), created (UTC ISO), complete (True)
 
 A store appears only complete: it is assembled into a temporary file and renamed into place. Until then the
 finished rows live in `<identity[:16]>.parts/shard-XXXXX.npz` (see `cache.shards`).

@@ -19,6 +19,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -169,10 +170,13 @@ def extract(
             return path
 
         show = progress and ranks.rank == 0
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
         pixels = PixelStore.open_or_build(
             manifest, root, size=encoder.pixel_size, workdir=workdir, workers=workers, skip_bad=skip_bad,
             progress=show, wait=wait, ranks=ranks,
         )
+        timings["pixel_store_s"] = time.perf_counter() - started
         image_ids = manifest["image_id"].to_list()
         if list(pixels.image_ids) != image_ids:
             raise BenchError(f"the pixel store {pixels.path} does not match the manifest rows; delete it and run again")
@@ -181,12 +185,18 @@ def extract(
         parts = PartsFolder(path.with_name(path.stem + ".parts"), identity_json)
 
         def compute(shards: list[int]) -> None:
+            started = time.perf_counter()
             embed_shards(encoder, pixels, plan, parts, shards, batch_size=batch_size, workers=workers, progress=show)
+            timings["embed_images_s"] = time.perf_counter() - started
+            timings["embedded_rows"] = sum(plan.bounds(s)[1] - plan.bounds(s)[0] for s in shards)
 
         def assemble() -> None:
+            started = time.perf_counter()
+            text_sets = embed_prompt_sets(encoder, sets)
+            timings["embed_text_s"] = time.perf_counter() - started
             assemble_store(
                 path, parts, plan, image_ids=image_ids, excluded=pixels.excluded, bad=pixels.bad,
-                text_sets=embed_prompt_sets(encoder, sets),
+                text_sets=text_sets,
                 attrs={
                     "identity": identity_json,
                     "identity_digest": identity_digest,
@@ -197,6 +207,7 @@ def extract(
                     "extractor_version": EXTRACTOR_VERSION,
                     "shard_rows": shard_rows,
                     "versions": json.dumps(versions(), sort_keys=True),
+                    "timings": json.dumps(timings, sort_keys=True),
                 },
             )
 
