@@ -8,8 +8,9 @@ code and key layout (`visual.*`, `transformer.*`, `token_embedding.weight`, `pos
 `ln_final.*`, `text_projection`, `logit_scale`).
 
 LoRA targets (peft), per spec: ViT towers "attn" (nn.MultiheadAttention), "c_fc", "c_proj" -- not "out_proj"
-(peft ignores it inside MultiheadAttention); ModifiedResNet towers "conv1", "conv2", "conv3" (Conv2d) and the
-attention pool's "q_proj", "k_proj", "v_proj", "c_proj".
+(peft ignores it inside MultiheadAttention); ModifiedResNet towers "conv1", "conv2", "conv3" (Conv2d). Not the
+attention pool's q/k/v/c_proj: open_clip passes their weights straight to F.multi_head_attention_forward, so
+LoRA wrappers on them would never run.
 """
 
 from __future__ import annotations
@@ -64,6 +65,19 @@ def build_open_clip_model(config: dict[str, Any], *, seed: int) -> nn.Module:
         return model_class(**config)
 
 
+def ungate_residual_branches(model: nn.Module) -> None:
+    """Random-init only: set the zero-initialised last BatchNorm scale of each ResNet branch to one.
+
+    open_clip (like OpenAI) initialises every `bn3.weight` of ModifiedResNet to zero, so an untrained
+    branch outputs nothing and its convolutions get no gradient. Pretrained weights never look like that;
+    a random-init stand-in that ignored its residual convs would make LoRA and fine-tuning tests vacuous.
+    """
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("bn3.weight") and not parameter.any():
+                parameter.fill_(1.0)
+
+
 def openai_state_dict(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     """The model's tensors from an open_clip / OpenAI / CheXzero checkpoint (plain state_dict layout).
 
@@ -114,6 +128,7 @@ def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
         strict_load(model, openai_state_dict(checkpoint), source=str(checkpoint.path))
         tag, digest = checkpoint.tag, checkpoint.digest
     else:
+        ungate_residual_branches(model)
         tag = digest = RANDOM_INIT
     encoder = OpenClipEncoder(spec, model, clip_tokenizer(spec), weights_tag=tag, weights_digest=digest)
     return encoder.to(device)
