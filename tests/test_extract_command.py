@@ -1,0 +1,47 @@
+"""`bench extract` end to end on a small synthetic NIH-layout dataset with a tiny registered encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark import cli
+from benchmark.datasets.registry import load_registered
+from benchmark.datasets.manifest import manifest_digest
+from benchmark.datasets.synth import write_synthetic
+from cache.embeddings import EmbeddingStore, find_store
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("synthetic") / "nih", n=24, size=32, seed=0)
+
+
+def test_extract_registers_the_dataset_writes_the_store_and_reuses_it(synthetic_root, workdir, capsys):
+    argv = ["extract", "--workdir", str(workdir), "--model", "tiny-clip", "--root", str(synthetic_root), "--batch-size", "8"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    manifest, root = load_registered(workdir, "nih")
+    path = find_store(workdir, "tiny-clip", manifest_digest(manifest))
+    assert str(path) in out.replace("\n", "") and "random weights" in out
+    store = EmbeddingStore.open(path)
+    assert store.image_ids.tolist() == manifest["image_id"].to_list()
+    embedding = store.image_embeddings()
+    assert embedding.shape == (24, store.embed_dim) and np.isfinite(embedding).all()
+    assert embedding.std(axis=0).max() > 0, "different images must get different embeddings"
+    text = store.text("default")
+    assert set(text["class_name"]) >= {"Effusion", "No_Finding"}
+
+    before = path.stat().st_mtime_ns
+    assert cli.main(argv) == 0
+    assert path.stat().st_mtime_ns == before
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(synthetic_root, workdir, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    argv = ["extract", "--workdir", str(workdir), "--model", "tiny-clip", "--root", str(synthetic_root), "--device", "cuda"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no usable CUDA GPU" in err and "--device cpu" in err and "Traceback" not in err
