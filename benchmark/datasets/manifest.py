@@ -50,9 +50,9 @@ def validate_manifest(frame: pl.DataFrame, *, source: str = "manifest") -> pl.Da
             f"unexpected: {extra or 'none'}; order must be {list(MANIFEST_COLUMNS)}). "
             "Rebuild it with the dataset adapter (e.g. `bench data check --dataset nih --root DIR`)."
         )
-    wrong = {name: str(frame.schema[name]) for name, dtype in MANIFEST_SCHEMA.items() if frame.schema[name] != dtype}
+    wrong = [f"{name} is {frame.schema[name]}, expected {dtype}" for name, dtype in MANIFEST_SCHEMA.items() if frame.schema[name] != dtype]
     if wrong:
-        raise BenchError(f"{source}: wrong column types {wrong}; expected {dict((k, str(v)) for k, v in MANIFEST_SCHEMA.items() if k in wrong)}.")
+        raise BenchError(f"{source}: wrong column types ({'; '.join(wrong)}). Cast them, or rebuild the manifest with the dataset adapter.")
     for name in ("image_id", "path", "patient_id", "split"):
         nulls = frame[name].null_count()
         if nulls:

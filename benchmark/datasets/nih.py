@@ -29,7 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmark.datasets.labels import FINDINGS, LABEL_COLUMNS, official_name
+from benchmark.datasets.labels import LABEL_COLUMNS, official_name
 from benchmark.datasets.manifest import MANIFEST_COLUMNS, MANIFEST_SCHEMA, validate_manifest
 from benchmark.datasets.splits import split_patients
 from benchmark.errors import BenchError
