@@ -260,6 +260,9 @@ def test_no_metadata_no_images_no_folder(tmp_path):
     assert "no NIH metadata file" in _error(tmp_path / "empty")
     root = write_release(tmp_path / "nih", images=[])
     assert "no PNG images found" in _error(root)
+    (root / "images_001.tar.gz").write_bytes(b"")
+    assert "Found archives images_001.tar.gz: unpack them here" in _error(root)
+    assert load_nih(root, allow_missing_images=True).manifest.height == 0
 
 
 def test_bad_val_fraction(tmp_path):

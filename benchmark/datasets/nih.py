@@ -274,8 +274,10 @@ def _attach_paths(
 ) -> pl.DataFrame:
     root = csv_path.parent
     if not images and not allow_missing:
+        archives = sorted(path.name for path in root.glob("images_*.tar.gz"))
+        found = f" Found archives {_examples(archives, 3)}: unpack them here (tar -xzf FILE)." if archives else ""
         raise BenchError(
-            f"{root}: no PNG images found; expected them under images/ or images_001/images/ ... images_012/images/. "
+            f"{root}: no PNG images found; expected them under images/ or images_001/images/ ... images_012/images/.{found} "
             "Unpack the image archives there (or pass --allow-missing-images to check the metadata alone)."
         )
     lookup = pl.DataFrame({"image_id": list(images), "path": list(images.values())}, schema={"image_id": pl.Utf8, "path": pl.Utf8})
