@@ -1,0 +1,76 @@
+"""Resampling plans: patient-clustered stratified bootstrap weights and patient-level permutations.
+
+Bootstrap: images of one patient are correlated, so the unit of resampling is the patient (MLforHealth's
+CXR_Fairness does the same). Patients are split into strata by the atom (sex x age cell, ...) of their first
+test image, and each stratum draws as many patients as it has, with replacement; so every group keeps
+roughly its size and small groups stay present in every replicate. A replicate is a vector of draw counts
+per patient; an image's weight is its patient's count. Everything is drawn from one seeded
+`numpy.random.Generator`, so the same seed and the same test set give the same replicates — which is what
+makes the paired comparison of two runs possible.
+
+Permutation ("is this gap zero?"): the tested attribute's values are shuffled among patients (a patient
+keeps one value for all its images: the value of its first image), the other attributes stay, and the
+figure is recomputed. The p-value is (1 + #{|T_perm| >= |T_obs|}) / (1 + n_perm).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def first_index(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Position of the first occurrence of each key 0..n_keys-1."""
+    first = np.full(n_keys, -1, dtype=np.int64)
+    positions = np.arange(keys.size)
+    first[keys[::-1]] = positions[::-1]
+    return first
+
+
+def bootstrap_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw counts [P, n_boot] for P patients (replicates last): within each stratum, as many draws with
+    replacement as it has patients. `strata` [P] gives each patient's stratum."""
+    strata = np.asarray(strata)
+    counts = np.zeros((strata.size, n_boot), dtype=np.float32)
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        size = members.size
+        draws = rng.integers(0, size, size=(n_boot, size))
+        flat = (draws * n_boot + np.arange(n_boot)[:, None]).reshape(-1)
+        counts[members] = np.bincount(flat, minlength=size * n_boot).reshape(size, n_boot)
+    return counts
+
+
+def permuted_patient_codes(codes: np.ndarray, *, n_perm: int, rng: np.random.Generator) -> np.ndarray:
+    """[n_perm, P, A'] patient-level codes (rows of `codes` [P, A']) shuffled among patients."""
+    order = rng.permuted(np.broadcast_to(np.arange(codes.shape[0]), (n_perm, codes.shape[0])), axis=1)
+    return codes[order]
+
+
+def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the finite replicates (NaN, NaN if fewer than 2 are finite)."""
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size < 2:
+        return (float("nan"), float("nan"))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
+
+
+def permutation_p_value(observed: float, permuted: np.ndarray) -> float:
+    """Two-sided permutation p-value, (1 + #{|T*| >= |T|}) / (1 + n); NaN when T is undefined."""
+    if not np.isfinite(observed):
+        return float("nan")
+    finite = permuted[np.isfinite(permuted)]
+    tolerance = 1e-12 * max(1.0, abs(observed))
+    extreme = np.sum(np.abs(finite) >= abs(observed) - tolerance)
+    return float((1 + extreme) / (1 + finite.size))
+
+
+def bootstrap_p_value(replicates: np.ndarray) -> float:
+    """Two-sided bootstrap p-value for "difference = 0": 2 x the smaller share of replicates on one side."""
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size == 0:
+        return float("nan")
+    below = (np.sum(finite <= 0) + 1) / (finite.size + 1)
+    above = (np.sum(finite >= 0) + 1) / (finite.size + 1)
+    return float(min(1.0, 2 * min(below, above)))

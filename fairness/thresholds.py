@@ -1,0 +1,72 @@
+"""Decision thresholds: chosen on the validation predictions, applied unchanged to test.
+
+Thresholds are never tuned on test (tuning them on test, as some benchmarks do, leaks the labels into the
+figures). Rules, per class:
+- "f1" (default): the threshold that maximises F1 on val (CheXclusion's protocol);
+- "youden": the threshold that maximises TPR - FPR (Youden's J) on val;
+- "fixed": a fixed value (0.5 by default; FairCLIP's choice).
+Single-label tasks take the arg-max class and need no threshold.
+An image is called positive for a class when its probability is >= the threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from fairness.curves import f1_max_threshold, youden_threshold
+
+RULES = ("f1", "youden", "fixed")
+ERR_RULE = "unknown threshold rule {rule!r}; choose one of: " + ", ".join(RULES)
+ERR_SHAPE = "{what} has shape {shape}; expected [n images, {classes} classes]"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What decides a positive: per-class `values` (multi-label) or arg-max (single-label), and how chosen."""
+
+    kind: str  # "single" or "multi"
+    rule: str  # "argmax", "f1", "youden", "fixed", or "fixed (no val split)"
+    values: tuple[float, ...]  # one per class (empty for argmax)
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "rule": self.rule, "values": list(self.values)}
+
+
+def choose_thresholds(*, y_val, p_val, kind: str, rule: str = "f1", fixed: float = 0.5) -> Thresholds:
+    """Choose thresholds from the val labels and probabilities (never the test ones).
+
+    `y_val` [n, C] 0/1, `p_val` [n, C] probabilities; `kind` "single" (arg-max) or "multi". When there is
+    no val split (`y_val` is None or empty) a multi-label task falls back to the fixed threshold and says
+    so in the recorded rule.
+    """
+    if rule not in RULES:
+        raise BenchError(ERR_RULE.format(rule=rule))
+    if kind == "single":
+        return Thresholds(kind="single", rule="argmax", values=())
+    if p_val is None or len(p_val) == 0:
+        classes = 0 if p_val is None else np.asarray(p_val).shape[-1]
+        return Thresholds(kind="multi", rule="fixed (no val split)", values=(float(fixed),) * classes)
+    y_val = np.asarray(y_val)
+    p_val = np.asarray(p_val, dtype=np.float64)
+    if y_val.shape != p_val.shape or y_val.ndim != 2:
+        raise BenchError(ERR_SHAPE.format(what="y_val", shape=y_val.shape, classes=p_val.shape[-1]))
+    if rule == "fixed":
+        return Thresholds(kind="multi", rule="fixed", values=(float(fixed),) * p_val.shape[1])
+    pick = f1_max_threshold if rule == "f1" else youden_threshold
+    values = tuple(pick(y_val[:, c], p_val[:, c]) for c in range(p_val.shape[1]))
+    return Thresholds(kind="multi", rule=rule, values=values)
+
+
+def decide(p, thresholds: Thresholds) -> np.ndarray:
+    """0/1 decisions [n, C]: one-hot arg-max for single-label, p >= threshold per class for multi-label."""
+    p = np.asarray(p, dtype=np.float64)
+    if thresholds.kind == "single":
+        decisions = np.zeros(p.shape, dtype=np.int8)
+        decisions[np.arange(p.shape[0]), np.argmax(p, axis=1)] = 1
+        return decisions
+    if len(thresholds.values) != p.shape[1]:
+        raise BenchError(ERR_SHAPE.format(what="probabilities", shape=p.shape, classes=len(thresholds.values)))
+    return (p >= np.asarray(thresholds.values)[None, :]).astype(np.int8)
