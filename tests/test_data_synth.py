@@ -59,7 +59,7 @@ def test_same_seed_same_dataset_any_worker_count(tmp_path):
 
 
 def test_demographics_follow_nih_marginals(tmp_path):
-    root = write_synthetic(tmp_path / "nih", n=600, size=16, seed=1, effects="none", seed_class_share=0)
+    root = write_synthetic(tmp_path / "nih", n=400, size=16, seed=1, effects="none", seed_class_share=0)
     manifest = load_nih(root).manifest
     male = (manifest["sex"] == "M").mean()
     ap = (manifest["view"] == "AP").mean()
@@ -72,14 +72,14 @@ def test_demographics_follow_nih_marginals(tmp_path):
 
 
 def test_seed_class_enrichment_makes_nih6x200_feasible(tmp_path):
-    root = write_synthetic(tmp_path / "nih", n=480, size=16, seed=2, effects="none")
+    root = write_synthetic(tmp_path / "nih", n=240, size=16, seed=2, effects="none")
     record = json.loads((root / "synthetic_effects.json").read_text())
-    assert record["sampler"]["per_class_and_cell_target"] == 6
-    task = build_task("nih6x200", load_nih(root).manifest, per_class=24, seed=0)
-    assert task.frame.height == 6 * 24
-    bare = write_synthetic(tmp_path / "bare", n=480, size=16, seed=2, effects="none", seed_class_share=0)
+    assert record["sampler"]["per_class_and_cell_target"] == 3
+    task = build_task("nih6x200", load_nih(root).manifest, per_class=12, seed=0)
+    assert task.frame.height == 6 * 12
+    bare = write_synthetic(tmp_path / "bare", n=240, size=16, seed=2, effects="none", seed_class_share=0)
     with pytest.raises(BenchError, match="too few single-label"):
-        build_task("nih6x200", load_nih(bare).manifest, per_class=24, seed=0)
+        build_task("nih6x200", load_nih(bare).manifest, per_class=12, seed=0)
 
 
 def test_planted_contrast_effect_is_measurable(tmp_path):
