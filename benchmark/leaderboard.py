@@ -1,0 +1,314 @@
+"""The fairness-ranked leaderboard: read runs (workdir or outside files), evaluate each, rank, render.
+
+Runs come from the workdir (`benchmark.predictions.list_runs`) or from files named on the command line
+(`NAME=FILE`, CSV or Parquet in the prediction schema; no workdir needed). Each run's test rows are
+evaluated by `fairness.evaluate` with thresholds chosen on its val rows. All runs of one table share the
+seed, so runs on the same test set share the same patient draws (a paired comparison is then possible).
+The permutation p-values of the gap figures shown in the table (every run x every gap column, the ranking
+figure included) form one family and are corrected together (Holm by default); a gap is marked
+significant when its adjusted p-value is below `alpha`. Other figures carry `p_adj: null` here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import BenchError
+
+DEFAULT_RANK = "worst_f1_gap"
+SHOWN_FIGURES = ("accuracy", "macro_f1", "macro_auc", "f1_gap_sex", "f1_gap_age", "eqodds_sex", "eqodds_age",
+                 "auc_gap_sex", "auc_gap_age", "ece_gap_sex", "ece_gap_age")
+TABLE_FIGURES = SHOWN_FIGURES[:7]
+"""The rich table shows fewer columns so that it fits a terminal; md, csv and json show them all."""
+HIGHER_IS_BETTER_PREFIXES = ("accuracy", "macro_", "worst_group_auc", "worst_class_", "es_auc_")
+FORMATS = ("table", "md", "csv", "json")
+
+ERR_SPEC = "--predictions takes NAME=FILE (for example mymodel=preds.csv), got {spec!r}"
+ERR_DUPLICATE = "two runs are named {name!r}; give each --predictions a different NAME"
+ERR_NO_TEST = "{source}: no rows with split 'test'; the leaderboard evaluates the test rows"
+ERR_NO_RUNS = (
+    "no runs of task {task!r} in {root}{filters}; make some with `bench fit-heads` / `bench finetune`, "
+    "or rank outside predictions with --predictions NAME=FILE"
+)
+ERR_RANK = "unknown --rank-by figure {name!r}; figures of these runs: {known}"
+ERR_FORMAT = "unknown format {fmt!r}; choose one of: " + ", ".join(FORMATS)
+
+
+@dataclass
+class RunInput:
+    """One run to rank: its name, method, encoder, prediction frame and metadata."""
+
+    name: str
+    method: str
+    encoder: str
+    frame: object  # polars.DataFrame in the prediction schema
+    metadata: dict
+    source: str
+
+
+@dataclass
+class RankedRun:
+    run: RunInput
+    report: object  # fairness.FairnessReport
+
+
+def parse_prediction_spec(spec: str) -> tuple[str, Path]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise BenchError(ERR_SPEC.format(spec=spec))
+    return name.strip(), Path(path.strip())
+
+
+def load_external(specs) -> list[RunInput]:
+    """Runs from `NAME=FILE` specs (CSV or Parquet in the prediction schema)."""
+    from benchmark.predictions import read_predictions
+
+    runs, seen = [], set()
+    for spec in specs:
+        name, path = parse_prediction_spec(spec)
+        if name in seen:
+            raise BenchError(ERR_DUPLICATE.format(name=name))
+        seen.add(name)
+        frame, metadata = read_predictions(path)
+        runs.append(RunInput(name=name, method=metadata.get("method", "external"),
+                             encoder=metadata.get("encoder", "external"), frame=frame, metadata=metadata,
+                             source=str(path)))
+    return runs
+
+
+def load_task_runs(workdir, task: str, *, model: str | None = None, method: str | None = None) -> list[RunInput]:
+    """Every readable run of a task in the workdir, filtered by encoder and method."""
+    from benchmark.console import err_console
+    from benchmark.predictions import list_runs, read_predictions, runs_root
+
+    runs = []
+    for summary in list_runs(workdir, task=task):
+        if summary.problem:
+            err_console.print(f"[yellow]skipping[/] {summary.path}: {summary.problem}", highlight=False)
+            continue
+        if model and summary.encoder != model:
+            continue
+        if method and summary.method != method:
+            continue
+        frame, metadata = read_predictions(summary.path)
+        runs.append(RunInput(name=summary.run_id, method=summary.method, encoder=summary.encoder, frame=frame,
+                             metadata=metadata, source=str(summary.path)))
+    if not runs:
+        filters = "".join(f" with {k} {v!r}" for k, v in (("encoder", model), ("method", method)) if v)
+        raise BenchError(ERR_NO_RUNS.format(task=task, root=runs_root(workdir), filters=filters))
+    return runs
+
+
+def _arrays(frame, split: str, classes):
+    import polars as pl
+
+    rows = frame.filter(pl.col("split") == split)
+    y = rows.select([f"y_{c}" for c in classes]).to_numpy().astype(np.int8) if rows.height else None
+    p = rows.select([f"p_{c}" for c in classes]).to_numpy().astype(np.float64) if rows.height else None
+    return rows, y, p
+
+
+def evaluate_run(run: RunInput, **options):
+    """Evaluate one run's test rows with thresholds from its val rows (see `fairness.evaluate` for options)."""
+    from benchmark.predictions import infer_task_kind, prediction_classes
+    from fairness import evaluate
+
+    classes = prediction_classes(run.frame)
+    kind = infer_task_kind(run.frame, run.metadata)
+    test, y_test, p_test = _arrays(run.frame, "test", classes)
+    if test.height == 0:
+        raise BenchError(ERR_NO_TEST.format(source=run.source))
+    _, y_val, p_val = _arrays(run.frame, "val", classes)
+    image_ids = test["image_id"].to_list()
+    patients = test["patient_id"].to_list() if "patient_id" in test.columns else [None] * test.height
+    patients = [f"image:{i}" if pid is None else str(pid) for pid, i in zip(patients, image_ids)]
+    sex = test["sex"].to_list() if "sex" in test.columns else None
+    age = test["age"].to_list() if "age" in test.columns else None
+    if sex is not None and all(v is None for v in sex):
+        sex = None
+    if age is not None and all(v is None for v in age):
+        age = None
+    return evaluate(y_test=y_test, p_test=p_test, kind=kind, classes=classes, patient_ids=patients, sex=sex,
+                    age=age, y_val=y_val, p_val=p_val, **options)
+
+
+def rank_key(name: str):
+    """Sort key for a figure: gaps by |value| (smaller first), performance by value (larger first)."""
+    higher = name.startswith(HIGHER_IS_BETTER_PREFIXES)
+
+    def key(ranked: RankedRun):
+        figure = ranked.report.figures.get(name)
+        value = figure.value if figure is not None else float("nan")
+        if not np.isfinite(value):
+            return (1, 0.0)
+        return (0, -value if higher else abs(value))
+
+    return key
+
+
+def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str = "holm", **options) -> list[RankedRun]:
+    """Evaluate every run, correct the gap p-values of the whole table together, and rank."""
+    from fairness.multitest import adjust_p_values
+
+    ranked = [RankedRun(run, evaluate_run(run, correction=correction, **options)) for run in runs]
+    known = sorted({name for r in ranked for name in r.report.figures})
+    if rank_by not in known:
+        raise BenchError(ERR_RANK.format(name=rank_by, known=", ".join(known)))
+    family = set(columns_for(ranked, rank_by))
+    tests = [(r, name) for r in ranked for name, fig in r.report.figures.items()
+             if fig.p_value is not None and name in family]
+    adjusted = adjust_p_values([fig_p(r, name) for r, name in tests], method=correction)
+    for r in ranked:
+        for fig in r.report.figures.values():
+            fig.p_adj = None
+    for (r, name), p_adj in zip(tests, adjusted):
+        r.report.figures[name].p_adj = float(p_adj) if np.isfinite(p_adj) else None
+    ranked.sort(key=rank_key(rank_by))
+    return ranked
+
+
+def fig_p(ranked: RankedRun, name: str) -> float:
+    value = ranked.report.figures[name].p_value
+    return float("nan") if value is None else value
+
+
+def _groups_dict(report) -> dict:
+    groups: dict = {}
+    for row in report.as_dict()["groups"]:
+        groups.setdefault(row["attribute"], {})[row["level"]] = {
+            "count": row["count"],
+            "positives": row["positives"],
+            "flag": row["flag"] or None,
+            "metrics": {name: {k: v for k, v in fig.items() if k in ("value", "ci")}
+                        for name, fig in row["metrics"].items()},
+        }
+    return groups
+
+
+def to_json(ranked: list[RankedRun]) -> dict:
+    """The JSON document: {"runs": [{name, method, encoder, n_test, figures, groups, flags, thresholds}]}."""
+    out = []
+    for r in ranked:
+        report = r.report
+        figures = {name: {"value": d["value"], "ci": d["ci"], "p_adj": d["p_adj"]}
+                   for name, d in ((n, f.as_dict()) for n, f in report.figures.items())}
+        out.append({
+            "name": r.run.name,
+            "method": r.run.method,
+            "encoder": r.run.encoder,
+            "n_test": report.n_test,
+            "figures": figures,
+            "groups": _groups_dict(report),
+            "flags": {name: fig.flag for name, fig in report.figures.items() if fig.flag},
+            "thresholds": report.thresholds.as_dict(),
+        })
+    return {"runs": out}
+
+
+def format_figure(figure, *, alpha: float = 0.05) -> str:
+    """ "value [lo, hi]" plus " *" when significant after correction and " !" when flagged."""
+    if figure is None or not np.isfinite(figure.value):
+        return "n/a"
+    text = f"{figure.value:.3f}"
+    if np.isfinite(figure.ci[0]):
+        text += f" [{figure.ci[0]:.3f}, {figure.ci[1]:.3f}]"
+    if figure.p_adj is not None and figure.p_adj < alpha:
+        text += " *"
+    if figure.flag:
+        text += " !"
+    return text
+
+
+def columns_for(ranked: list[RankedRun], rank_by: str) -> list[str]:
+    present = {name for r in ranked for name in r.report.figures}
+    shown = [rank_by] + [name for name in SHOWN_FIGURES if name != rank_by and name in present]
+    return shown
+
+
+def rows(ranked: list[RankedRun], rank_by: str, *, alpha: float = 0.05, compact: bool = False) -> tuple[list, list]:
+    figures = columns_for(ranked, rank_by)
+    if compact:
+        figures = [name for name in figures if name == rank_by or name in TABLE_FIGURES]
+    header = ["rank", "name", "method", "encoder", "n_test"] + figures
+    body = []
+    for position, r in enumerate(ranked, start=1):
+        cells = [str(position), r.run.name, r.run.method, r.run.encoder, str(r.report.n_test)]
+        for name in figures:
+            text = format_figure(r.report.figures.get(name), alpha=alpha)
+            cells.append(text.replace(" [", "\n[", 1) if compact else text)
+        body.append(cells)
+    return header, body
+
+
+def class_rows(ranked: list[RankedRun]) -> tuple[list, list]:
+    """Per-disease breakdown: F1, AUC and the TPR gap of each attribute (CheXclusion), per run and class."""
+    names = sorted({name for r in ranked for name in r.report.by_class})
+    shown = ["f1", "auc"] + [n for n in names if n.startswith("tpr_gap_")]
+    header = ["name", "class"] + shown
+    body = []
+    for r in ranked:
+        for cls in r.report.classes:
+            cells = [r.run.name, cls]
+            for name in shown:
+                per = r.report.by_class.get(name, {})
+                cells.append(format_figure(per.get(cls)))
+            body.append(cells)
+    return header, body
+
+
+def render(ranked: list[RankedRun], *, rank_by: str, fmt: str = "table", by_class: bool = False, title: str = "",
+           alpha: float = 0.05) -> str | None:
+    """Return the leaderboard as text (md, csv, json) or print it as a rich table (returns None)."""
+    if fmt not in FORMATS:
+        raise BenchError(ERR_FORMAT.format(fmt=fmt))
+    if fmt == "json":
+        return json.dumps(to_json(ranked), indent=2)
+    header, body = rows(ranked, rank_by, alpha=alpha, compact=fmt == "table")
+    tables = [(title or "leaderboard", header, body)]
+    if by_class:
+        tables.append(("per class", *class_rows(ranked)))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for _, head, lines in tables:
+            writer.writerow(head)
+            writer.writerows(lines)
+        return buffer.getvalue()
+    if fmt == "md":
+        parts = []
+        for name, head, lines in tables:
+            parts.append(f"### {name}\n")
+            parts.append("| " + " | ".join(head) + " |")
+            parts.append("|" + "---|" * len(head))
+            parts.extend("| " + " | ".join(line) + " |" for line in lines)
+            parts.append("")
+        parts.append(legend(ranked, rank_by, alpha))
+        return "\n".join(parts)
+    from rich.table import Table
+
+    from benchmark.console import console
+
+    for name, head, lines in tables:
+        table = Table(title=name, caption=legend(ranked, rank_by, alpha) if name == tables[0][0] else None)
+        for column in head:
+            table.add_column(column, overflow="fold")
+        for line in lines:
+            table.add_row(*line)
+        console.print(table)
+    return None
+
+
+def legend(ranked: list[RankedRun], rank_by: str, alpha: float) -> str:
+    options = ranked[0].report.options if ranked else {}
+    correction = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no"}.get(options.get("correction"), "")
+    return (
+        f"ranked by {rank_by}; value [95% CI, patient-clustered bootstrap, {options.get('n_boot')} replicates]; "
+        f"* gap != 0 after {correction} correction across the table (permutation test, alpha {alpha}); "
+        f"! figure from a small or incomplete group (see --format json)"
+    )
