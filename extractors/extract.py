@@ -82,21 +82,19 @@ def distributed_ranks(device: str):
             dist.destroy_process_group()
 
 
-def prompt_sets(encoder) -> dict[str, list[tuple[str, str, str]]]:
-    """Every prompt set of the encoder's family, as name -> [(class_name, prompt, polarity)].
+def prompt_sets(spec, encoder=None) -> dict[str, list[tuple[str, str, str]]]:
+    """Every prompt set of the family of `spec`, as name -> [(class_name, prompt, polarity)]; today one set,
+    "default", from the family's prompt file over every label column.
 
     An encoder object outside the registry may bring its own (a `prompt_sets()` method returning the same)."""
     from benchmark.datasets.labels import LABEL_COLUMNS
 
-    if hasattr(encoder, "prompt_sets"):
+    if encoder is not None and hasattr(encoder, "prompt_sets"):
         raw = encoder.prompt_sets()
     else:
-        from extractors import prompts
+        from extractors.prompts import prompt_set
 
-        if hasattr(prompts, "prompt_sets"):
-            raw = prompts.prompt_sets(encoder.spec, LABEL_COLUMNS)
-        else:
-            raw = {"default": prompts.prompt_set(encoder.spec, LABEL_COLUMNS)}
+        raw = {"default": prompt_set(spec, LABEL_COLUMNS)}
     sets = {}
     for name, entries in raw.items():
         rows = []
@@ -107,16 +105,47 @@ def prompt_sets(encoder) -> dict[str, list[tuple[str, str, str]]]:
     return sets
 
 
-def identity_of(encoder, manifest_digest: str, sets: dict) -> dict[str, Any]:
-    spec = encoder.spec
+def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict) -> dict[str, Any]:
+    """The identity of the store of encoder `spec` with those weights over that manifest."""
     return store_identity(
         encoder=spec.to_json() if hasattr(spec, "to_json") else spec,
-        weights_digest=encoder.weights_digest,
-        preprocessing={"pixels": pipeline_settings(encoder.pixel_size), "encoder": spec.preprocess},
+        weights_digest=weights_digest,
+        preprocessing={"pixels": pipeline_settings(spec.preprocess.pixel_size), "encoder": spec.preprocess},
         manifest_digest=manifest_digest,
         extractor_version=EXTRACTOR_VERSION,
         prompts=sets,
     )
+
+
+def expected_weights_digest(name: str, weights) -> str | None:
+    """The weights digest `load_encoder(name, weights=weights)` will report, found without building the model
+    (so that a cache hit costs no model construction); None when it cannot be known here (the load then
+    reports the problem)."""
+    from extractors.base import RANDOM_INIT
+    from extractors.registry import get_spec
+
+    spec = get_spec(name)
+    if weights is None and spec.variant == "tiny":
+        return RANDOM_INIT
+    from extractors.weights import resolve_weights, verify_digest
+
+    try:
+        return verify_digest(resolve_weights(spec, weights))
+    except BenchError:
+        return None
+
+
+def cached_store(name: str, manifest_digest: str, *, workdir: Path, weights=None) -> Path | None:
+    """The complete store `extract(name, ...)` would return, if it already exists; else None."""
+    from extractors.registry import get_spec
+
+    weights_digest = expected_weights_digest(name, weights)
+    if weights_digest is None:
+        return None
+    spec = get_spec(name)
+    identity_digest = digest(identity_of(spec, weights_digest, manifest_digest, prompt_sets(spec)))
+    path = store_path(workdir, name, identity_digest)
+    return path if is_complete_store(path, identity_digest) else None
 
 
 def versions() -> dict[str, str]:
@@ -153,17 +182,20 @@ def extract(
         raise BenchError(f"--workers must be 0 or more, got {workers}")
     device = check_device(device)
     workdir = Path(workdir)
+    manifest_digest = digest_of_manifest(manifest)
     with distributed_ranks(device) as (ranks, device):
         if isinstance(model, str):
             from extractors import load_encoder
 
+            hit = ranks.share(cached_store(model, manifest_digest, workdir=workdir, weights=weights))
+            if hit is not None:
+                return hit
             encoder = load_encoder(model, weights=weights, trust_checkpoint=trust_checkpoint, device=device)
         else:
             encoder = model.to(device)
         name = encoder.spec.name
-        manifest_digest = digest_of_manifest(manifest)
-        sets = prompt_sets(encoder)
-        identity = identity_of(encoder, manifest_digest, sets)
+        sets = prompt_sets(encoder.spec, encoder)
+        identity = identity_of(encoder.spec, encoder.weights_digest, manifest_digest, sets)
         identity_digest = digest(identity)
         path = store_path(workdir, name, identity_digest)
         if ranks.share(is_complete_store(path, identity_digest)):

@@ -17,7 +17,7 @@ def synthetic_root(tmp_path_factory):
     return write_synthetic(tmp_path_factory.mktemp("synthetic") / "nih", n=24, size=32, seed=0)
 
 
-def test_extract_registers_the_dataset_writes_the_store_and_reuses_it(synthetic_root, workdir, capsys):
+def test_extract_registers_the_dataset_writes_the_store_and_reuses_it(synthetic_root, workdir, capsys, monkeypatch):
     argv = ["extract", "--workdir", str(workdir), "--model", "tiny-clip", "--root", str(synthetic_root), "--batch-size", "8"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
@@ -33,8 +33,16 @@ def test_extract_registers_the_dataset_writes_the_store_and_reuses_it(synthetic_
     assert set(text["class_name"]) >= {"Effusion", "No_Finding"}
 
     before = path.stat().st_mtime_ns
+    import extractors
+
+    monkeypatch.setattr(extractors, "load_encoder", _must_not_build)  # a hit builds no model
     assert cli.main(argv) == 0
     assert path.stat().st_mtime_ns == before
+    assert str(path) in capsys.readouterr().out.replace("\n", "")
+
+
+def _must_not_build(*args, **kwargs):
+    raise AssertionError("the encoder was built although its store was complete")
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(synthetic_root, workdir, capsys, monkeypatch):
