@@ -49,13 +49,15 @@ def load_arrays(source: Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def remove_stale_temporaries(folder: Path) -> None:
-    """Delete temporaries left by writers that died (their pid no longer runs)."""
+def remove_stale_temporaries(folder: Path, name: str = "*", *, only_dead_writers: bool = True) -> None:
+    """Delete temporaries (of files called `name`, a glob) left by writers that died (their pid no longer runs;
+    with `only_dead_writers=False`, all of them: for callers holding the file's lock)."""
+    folder = Path(folder)
     if not folder.is_dir():
         return
-    for path in folder.glob(".*.tmp-*"):
+    for path in folder.glob(f".{name}.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if not only_dead_writers or (pid.isdigit() and not _pid_alive(int(pid))):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 

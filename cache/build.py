@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.errors import BenchError
+from cache.atomic import remove_stale_temporaries
 from cache.locking import exclusive
 from cache.ranks import SingleProcess
 from cache.shards import PartsFolder, ShardPlan
@@ -29,7 +30,7 @@ def _raise_first(messages: list[str | None]) -> None:
 def build_sharded(
     *,
     what: str,
-    lock_path: Path,
+    final: Path,
     parts: PartsFolder,
     plan: ShardPlan,
     is_complete: Callable[[], bool],
@@ -38,13 +39,15 @@ def build_sharded(
     wait: bool = True,
     ranks=None,
 ) -> None:
-    """Build a store unless it is complete. See the module docstring for the protocol."""
+    """Build the store at `final` unless it is complete. See the module docstring for the protocol."""
     ranks = ranks or SingleProcess()
     with contextlib.ExitStack() as stack:
         status = None
         if ranks.rank == 0:
             try:
-                stack.enter_context(exclusive(lock_path, what=what, wait=wait))
+                stack.enter_context(exclusive(final.with_name(final.name + ".lock"), what=what, wait=wait))
+                # under the lock, a temporary of the final file is from a writer that died while assembling it
+                remove_stale_temporaries(final.parent, final.name, only_dead_writers=False)
                 if is_complete():
                     status = "complete"
                     parts.remove()  # left behind only by a crash between the rename and the clean-up

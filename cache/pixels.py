@@ -246,7 +246,7 @@ class PixelStore:
         if not is_complete():
             build_sharded(
                 what=f"the pixel store {path}",
-                lock_path=path.with_name(path.name + ".lock"),
+                final=path,
                 parts=parts,
                 plan=plan,
                 is_complete=is_complete,

@@ -245,7 +245,7 @@ def extract(
 
         build_sharded(
             what=f"the embedding store {path}",
-            lock_path=path.with_name(path.name + ".lock"),
+            final=path,
             parts=parts,
             plan=plan,
             is_complete=lambda: is_complete_store(path, identity_digest),

@@ -126,3 +126,17 @@ def test_skip_bad_records_the_excluded_images(tmp_path):
     assert store.read([0]).any()
     with pytest.raises(BenchError, match="excludes 2 image"):
         PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+
+
+def test_a_store_half_assembled_by_a_dead_writer_is_rebuilt_and_cleaned(tmp_path):
+    manifest = write_dataset(tmp_path / "data", 5)
+    from benchmark.datasets.manifest import manifest_digest
+
+    final = pixels_module.pixel_store_path(tmp_path / "w", manifest_digest(manifest), 16)
+    final.parent.mkdir(parents=True)
+    leftover = final.with_name(f".{final.name}.tmp-4194304")
+    leftover.write_bytes(b"\x89HDF half written")
+    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+    assert store.path == final and len(store) == 5
+    assert not leftover.exists()
+    assert sorted(p.name for p in final.parent.iterdir() if not p.name.endswith(".lock")) == [final.name]
