@@ -213,6 +213,12 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if not trust_checkpoint:
+            from extractors.lightning_checkpoint import load_with_inert_configs
+
+            try:  # Lightning checkpoints (GLoRIA): pickled configs become inert placeholders, nothing runs
+                return load_with_inert_configs(path)[0]
+            except pickle.UnpicklingError:
+                pass
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise BenchError(
                 f"{path} needs arbitrary unpickling to load (safe loading said: {first_line}). Refused. "

@@ -423,3 +423,49 @@ def test_prompt_origins_are_documented():
         authors = {c for c, entry in classes.items() if entry["origin"].startswith("authors")}
         assert authors == {"Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion"}
         assert all(entry["origin"].startswith("cxr-fairbench") for c, entry in classes.items() if c not in authors)
+
+
+def test_gloria_checkpoint_with_omegaconf_config_loads_safely(encoders, tmp_path, monkeypatch):
+    """The official file pickles an OmegaConf config and Lightning callback classes: no trust flag needed."""
+    import sys
+    import types
+
+    class DictConfig:
+        def __init__(self, content):
+            self._content = content
+
+    class ModelCheckpoint:
+        pass
+
+    modules = {name: types.ModuleType(name) for name in ("omegaconf", "pytorch_lightning", "pytorch_lightning.callbacks")}
+    for module_name, cls in (
+        ("omegaconf.dictconfig", DictConfig),
+        ("pytorch_lightning.callbacks.model_checkpoint", ModelCheckpoint),
+    ):
+        module = types.ModuleType(module_name)
+        cls.__module__, cls.__qualname__ = module_name, cls.__name__
+        setattr(module, cls.__name__, cls)
+        modules[module_name] = module
+    for module_name, module in modules.items():
+        monkeypatch.setitem(sys.modules, module_name, module)
+    checkpoint = gloria_lightning_checkpoint(encoders["tiny-gloria"], DictConfig({"model": {"norm": False}}))
+    checkpoint["hparams_type"] = DictConfig
+    checkpoint["callbacks"] = {ModelCheckpoint: {"best_model_score": torch.tensor(0.5)}}
+    path = tmp_path / "chexpert_resnet50.ckpt"
+    torch.save(checkpoint, path)
+    for module_name in modules:
+        monkeypatch.delitem(sys.modules, module_name)  # as on a machine without omegaconf / pytorch_lightning
+
+    loaded = load_encoder("tiny-gloria", weights=path)
+    key = "img_encoder.global_embedder.weight"
+    assert torch.equal(loaded.model.state_dict()[key], checkpoint["state_dict"][f"gloria.{key}"])
+
+
+def test_checkpoint_referencing_other_globals_is_still_refused(encoders, tmp_path):
+    import os
+
+    checkpoint = gloria_lightning_checkpoint(encoders["tiny-gloria"], {"hook": os.system})
+    path = tmp_path / "chexpert_resnet50.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(BenchError, match="trust-checkpoint"):
+        load_encoder("tiny-gloria", weights=path)
