@@ -8,13 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import polars as pl
-from PIL import Image
 import torch
 from torch import nn
-
-from benchmark.datasets.labels import LABEL_COLUMNS, SEED_STUDY_CLASSES
-from benchmark.datasets.manifest import MANIFEST_SCHEMA
 
 
 class _Dataset:
@@ -22,9 +17,14 @@ class _Dataset:
         self.manifest, self.root, self.report = manifest, root, {}
 
 
-def write_registered_dataset(workdir: Path, root: Path, *, per_class: int = 8, size: int = 48, seed: int = 0) -> pl.DataFrame:
+def write_registered_dataset(workdir: Path, root: Path, *, per_class: int = 8, size: int = 48, seed: int = 0):
     """Write 6 x `per_class` single-label images (one per patient, balanced over sex x age < / >= 60) and register
     them as dataset "nih" in `workdir`; return the manifest."""
+    import polars as pl
+    from PIL import Image
+
+    from benchmark.datasets.labels import LABEL_COLUMNS, SEED_STUDY_CLASSES
+    from benchmark.datasets.manifest import MANIFEST_SCHEMA
     from benchmark.datasets.registry import register_dataset
 
     rng = np.random.default_rng(seed)
@@ -127,8 +127,9 @@ def tiny_run(run_dir: Path, *, method: str = "full", epochs: int = 3, batch_size
     source = KillingPixels(pixels, kill_at_read)
     train = SplitData(source, np.arange(n_train), labels[:n_train], "single")
     val = SplitData(source, np.arange(n_train, n_train + n_val), labels[n_train:], "single")
-    config = make_config(method=method, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, lr=1e-2,
-                         seed=seed, **settings)
+    settings.setdefault("lr", 1e-2)
+    config = make_config(method=method, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, seed=seed,
+                         **settings)
     with seeded(seed):
         model = build_model(TinyEncoder(), num_classes=3, config=config)
         if processes.is_main:

@@ -136,6 +136,40 @@ def apply_lora(tower: nn.Module, targets: list[str], config: FineTuneConfig) -> 
         raise BenchError(f"LoRA targets {targets} do not fit this image tower: {error}") from error
     for name, parameter in tower.named_parameters():
         parameter.requires_grad_("lora_" in name)
+    _keep_attention_weights_exact(tower)
+
+
+def _keep_attention_weights_exact(tower: nn.Module) -> None:
+    """Make peft's LoRA on nn.MultiheadAttention leave the frozen projection weights bit-identical.
+
+    peft adapts an nn.MultiheadAttention by merging the LoRA delta into `in_proj_weight` and `out_proj.weight`
+    before each forward pass and subtracting it again afterwards; (W + d) - d is not W in floating point, so
+    the frozen weights drift a little at every step (and a resumed run would not match). A forward hook puts
+    the original values back after each call; the autograd graph keeps the merged tensor it used.
+    """
+    from peft.tuners.lora.layer import MultiheadAttention as LoraMultiheadAttention
+
+    for module in tower.modules():
+        if isinstance(module, LoraMultiheadAttention):
+            base = module.get_base_layer()
+            pristine = {
+                "in": base.in_proj_weight.detach().clone(),
+                "out": base.out_proj.get_base_layer().weight.detach().clone(),
+            }
+            module.register_forward_hook(_restore_attention_weights(pristine))
+
+
+def _restore_attention_weights(pristine: dict[str, torch.Tensor]):
+    def hook(module, inputs, output):
+        base = module.get_base_layer()
+        weight_in, weight_out = base.in_proj_weight, base.out_proj.get_base_layer().weight
+        if pristine["in"].device != weight_in.device:
+            pristine["in"], pristine["out"] = pristine["in"].to(weight_in.device), pristine["out"].to(weight_out.device)
+        with torch.no_grad():
+            weight_in.copy_(pristine["in"])
+            weight_out.copy_(pristine["out"])
+
+    return hook
 
 
 def check_gradients_reach(model: FineTuneModel, pixels: torch.Tensor) -> list[str]:

@@ -1,0 +1,65 @@
+"""Every tiny encoder variant (one or more per family) fine-tunes a few steps on the CPU, with LoRA and fully."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.finetune.config import make_config
+from benchmark.finetune.data import ArrayPixels, SplitData
+from benchmark.finetune.model import build_model
+from benchmark.finetune.trainer import fit, seeded
+from benchmark.finetune import checkpoint
+from extractors import load_encoder
+from extractors.registry import REGISTRY
+
+TINY = sorted(name for name, spec in REGISTRY.items() if spec.variant == "tiny")
+
+
+def test_every_family_has_a_tiny_variant_here():
+    assert {REGISTRY[name].family for name in TINY} == {spec.family for spec in REGISTRY.values()}
+
+
+def _splits(size: int):
+    rng = np.random.default_rng(0)
+    pixels = ArrayPixels(rng.integers(0, 256, (12, size, size), dtype=np.uint8))
+    labels = np.arange(12) % 3
+    return SplitData(pixels, np.arange(8), labels[:8], "single"), SplitData(pixels, np.arange(8, 12), labels[8:], "single")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_lora_and_full_fine_tune_a_few_steps(name, tmp_path):
+    for method in ("lora", "full"):
+        encoder = load_encoder(name)
+        train, val = _splits(encoder.pixel_size)
+        tower_before = {key: value.clone() for key, value in encoder.image_tower().state_dict().items()}
+        config = make_config(method=method, epochs=1, batch_size=4, lr=1e-2, lora_rank=2)
+        with seeded(0):
+            model = build_model(encoder, num_classes=3, config=config)
+            run_dir = tmp_path / method
+            checkpoint.prepare_run_dir(run_dir, {"name": name, "method": method}, resume=False)
+            result = fit(model, train, val, config, run_dir=run_dir, progress=False)
+        assert result.epochs_run == 1 and np.isfinite(result.history[0]["train_loss"])
+        tower_after = encoder.image_tower().state_dict()
+        if method == "lora":
+            names = model.trainable_names()
+            assert any("lora_" in n for n in names) and all("lora_" in n or n.startswith("head.") for n in names)
+            for key, value in tower_before.items():
+                assert torch.equal(tower_after[key.replace(".base_layer", "")] if key in tower_after else
+                                   _base(tower_after, key), value), f"{name}: frozen {key} changed under LoRA"
+        else:
+            changed = [key for key, value in tower_before.items() if not torch.equal(tower_after[key], value)]
+            assert changed, f"{name}: full fine-tuning changed no tower weight"
+            assert result.trainable_parameters > 0.5 * sum(p.numel() for p in encoder.image_tower().parameters())
+
+
+def _base(state: dict, key: str) -> torch.Tensor:
+    """The tensor that peft moved under `<module>.base_layer.<param>` for the original `key`."""
+    module, _, param = key.rpartition(".")
+    for candidate in (f"{module}.base_layer.{param}",):
+        if candidate in state:
+            return state[candidate]
+    matches = [k for k in state if k.replace(".base_layer", "") == key]
+    assert len(matches) == 1, f"cannot find {key} after LoRA injection: {matches}"
+    return state[matches[0]]
