@@ -10,7 +10,8 @@ cnn_backbones.py, gloria_model.py, loss/gloria_loss.py, gloria.py, configs/chexp
   word embeddings = sum over the 4 layers; sentence embedding = mean over the 97 word slots (zero slots after
   [SEP] included), summed over the 4 layers. No projection, no normalisation (config norm: false).
 - checkpoint: PyTorch Lightning `chexpert_resnet50.ckpt`: `state_dict` with keys `gloria.img_encoder.*`,
-  `gloria.text_encoder.*`, and `hyper_parameters` (a pickled config, hence --trust-checkpoint).
+  `gloria.text_encoder.*`, and `hyper_parameters` (a pickled OmegaConf config, read as inert placeholders by
+  `extractors.lightning_checkpoint`, so no --trust-checkpoint and no omegaconf are needed).
 - zero-shot (gloria.py zero_shot_classification): per prompt, (global cosine + local similarity) / 2; per
   class the max over its prompts; then each class column is z-scored over the batch of images.
 
