@@ -332,6 +332,10 @@ def test_gloria_similarity_shape_scale_invariance_and_masking():
     mask[:, 1:4] = True
     score = gloria_similarity(image_global, image_local, text_global, words, mask)
     assert score.shape == (4, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = gloria_similarity(image_global.bfloat16(), image_local.bfloat16(), text_global, words.half(), mask)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, score, rtol=0.05, atol=0.05)
     rescaled = gloria_similarity(2 * image_global, image_local, 3 * text_global, words, mask)
     torch.testing.assert_close(score, rescaled)
     noisy = words.clone()

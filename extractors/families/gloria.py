@@ -218,12 +218,24 @@ def gloria_similarity(
     empty = (~word_mask.any(1)).nonzero().flatten().tolist()
     if empty:
         raise ValueError(f"prompts {empty} have no words in word_mask; GLoRIA's local similarity needs at least one")
-    image_global = image_global.float()
-    image_local = image_local.float()
-    global_similarity = F.normalize(image_global, dim=-1) @ F.normalize(text_global.float(), dim=-1).T  # [B, P]
+    with torch.autocast(device_type=image_local.device.type, enabled=False):
+        return _global_plus_local(
+            image_global.float(),
+            image_local.float(),
+            text_global.to(image_local.device, torch.float32),
+            words,
+            word_mask.to(words.device),
+            attention_temperature,
+            word_temperature,
+        )
+
+
+def _global_plus_local(image_global, image_local, text_global, words, word_mask, attention_temperature, word_temperature):
+    """The body of `gloria_similarity` on float32 tensors (one prompt at a time keeps memory at [B, L, n])."""
+    global_similarity = F.normalize(image_global, dim=-1) @ F.normalize(text_global, dim=-1).T  # [B, P]
     local_similarity = torch.empty_like(global_similarity)
     for prompt in range(words.shape[0]):
-        prompt_words = words[prompt][word_mask[prompt]].float()  # [n, D]
+        prompt_words = words[prompt][word_mask[prompt]].to(image_local)  # [n, D] float32, image device
         attention = image_local @ prompt_words.T  # [B, L, n]
         attention = attention.softmax(dim=-1)  # over words, as attention_fn does first
         attention = (attention.transpose(1, 2) * attention_temperature).softmax(dim=-1)  # [B, n, L] over regions
