@@ -46,7 +46,8 @@ class LinearProbe:
     n_classes: number of classes for single-label labels (default: max label + 1).
 
     Learned attributes: `coef_` [classes, dim], `intercept_` [classes], `C_` (chosen), `kind_`,
-    `scores_` (val score per C), `n_iter_` (L-BFGS iterations per C).
+    `scores_` (val score per C), `n_iter_` (L-BFGS iterations per C), `constant_classes_` (bool mask of
+    classes without both labels in train: zero weights, smoothed prior intercept).
     """
 
     def __init__(
@@ -107,11 +108,13 @@ class LinearProbe:
         n, dim = X_train.shape
         weight = torch.zeros(dim, n_classes, requires_grad=True)
         bias = torch.tensor(_prior_logits(y, n_classes, self.kind_), requires_grad=True)
+        self.constant_classes_ = _constant_classes(y, n_classes)
+        frozen = torch.from_numpy(self.constant_classes_)
         self.scores_, self.n_iter_ = {}, {}
         best = None
         for C in Cs:
             penalty = 1.0 / (C * n)
-            self.n_iter_[C] = _lbfgs(X_train, target, weight, bias, penalty, self.max_iter, self.tol)
+            self.n_iter_[C] = _lbfgs(X_train, target, weight, bias, penalty, self.max_iter, self.tol, frozen)
             with torch.no_grad():
                 logits = X_valid @ weight + bias
                 score = self._score(logits, target_val, y_val)
@@ -149,8 +152,11 @@ class LinearProbe:
         return probabilities.argmax(axis=1) if self.kind_ == "single" else (probabilities >= 0.5).astype(np.int8)
 
 
-def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float) -> int:
-    """Minimise mean loss + penalty/2 * ||weight||^2 by full-batch L-BFGS; returns iterations run."""
+def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, frozen: torch.Tensor) -> int:
+    """Minimise mean loss + penalty/2 * ||weight||^2 by full-batch L-BFGS; returns iterations run.
+
+    Columns in `frozen` keep their starting values (their gradients are zeroed).
+    """
     optimizer = torch.optim.LBFGS(
         [weight, bias],
         lr=1.0,
@@ -165,6 +171,9 @@ def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float) -
         optimizer.zero_grad()
         loss = loss_on_logits(X @ weight + bias, target) + 0.5 * penalty * weight.pow(2).sum()
         loss.backward()
+        if frozen.any():
+            weight.grad[:, frozen] = 0
+            bias.grad[frozen] = 0
         return loss
 
     optimizer.step(closure)
@@ -178,6 +187,17 @@ def _prior_logits(y: np.ndarray, n_classes: int, kind: str) -> np.ndarray:
         return np.log(counts / counts.sum()).astype(np.float32)
     rate = (y.sum(axis=0) + 1.0) / (y.shape[0] + 2.0)
     return np.log(rate / (1 - rate)).astype(np.float32)
+
+
+def _constant_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Classes the training labels cannot separate (never positive, or always positive for multi-label).
+
+    Their optimum lies at an infinite intercept; they keep zero weights and the smoothed prior intercept.
+    """
+    if y.ndim == 1:
+        return np.bincount(y.astype(np.int64), minlength=n_classes) == 0
+    positives = y.sum(axis=0)
+    return (positives == 0) | (positives == y.shape[0])
 
 
 def _max_label(y: np.ndarray, y_val) -> int | None:

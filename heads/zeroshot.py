@@ -5,8 +5,8 @@ Each prompt style ensembles its prompts the way its authors did:
 - "prototype" (CLIP, BiomedCLIP): L2-normalise each prompt embedding, average per class, re-normalise; the
   class score is the cosine of the image with that prototype.
 - "mean" (MedCLIP's PromptClassifier(ensemble=True)): the mean over the class's prompts of the cosines.
-- "max" (GLoRIA): the max over the class's prompts of the cosines (plus GLoRIA's local similarity when a
-  `local_similarity` callable gives image-by-prompt local scores).
+- "max" (GLoRIA): the max over the class's prompts of the similarities (for GLoRIA, a `similarity` callable
+  gives its global + local image-prompt scores, `extractors.families.gloria.gloria_similarity`).
 - pairs (CheXzero; any prompt set with negative prompts): per class, softmax over (positive, negative)
   similarities, so each class gets its own probability.
 
@@ -45,8 +45,10 @@ class ZeroShotHead:
     logit_scale: multiplies cosines before softmax (single-label) or the pair softmax.
     temperature: None, a number, or "fit" (scalar fitted on val log-loss).
     kind: "single" or "multi"; default: taken from the labels given to `fit`.
-    local_similarity: optional callable(image_rows, prompt_index) -> [n, P] extra similarities averaged
-        with the global cosines (GLoRIA's global + local).
+    similarity: optional callable(image_embedding [n, D] tensor, rows) -> [n, P] image-prompt similarities
+        replacing the cosine (GLoRIA's global + local); `rows` are the values passed to `fit` /
+        `predict_proba` as `rows=` (e.g. store row numbers, to read local features), chunk by chunk.
+    chunk_rows: images scored at a time (smaller when `similarity` reads large local features).
 
     Learned attributes: `kind_`, `temperature_`, `center_`, `spread_` (multi-label z-scoring, or None),
     `uses_pairs_`.
@@ -63,7 +65,8 @@ class ZeroShotHead:
         logit_scale: float = 100.0,
         temperature=None,
         kind: str | None = None,
-        local_similarity=None,
+        similarity=None,
+        chunk_rows: int = CHUNK_ROWS,
     ):
         self.text_embedding = text_embedding
         self.class_name = class_name
@@ -73,7 +76,8 @@ class ZeroShotHead:
         self.logit_scale = logit_scale
         self.temperature = temperature
         self.kind = kind
-        self.local_similarity = local_similarity
+        self.similarity = similarity
+        self.chunk_rows = chunk_rows
 
     def get_params(self) -> dict:
         return {
@@ -81,10 +85,10 @@ class ZeroShotHead:
             "logit_scale": self.logit_scale,
             "temperature": self.temperature,
             "prompts": int(len(self.class_name)),
-            "local_similarity": self.local_similarity is not None,
+            "custom_similarity": self.similarity is not None,
         }
 
-    def fit(self, X_val=None, y_val=None) -> "ZeroShotHead":
+    def fit(self, X_val=None, y_val=None, *, rows=None) -> "ZeroShotHead":
         """No training: prepare prompts; with val data, z-score statistics and the optional temperature."""
         if self.ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
@@ -107,29 +111,37 @@ class ZeroShotHead:
         if (needs_val or self.temperature == "fit") and X_val is None:
             raise ValueError("zero-shot needs validation images for multi-label z-scoring or a fitted temperature")
         if needs_val:
-            scores = self._class_scores(X_val, self.positive_, np.arange(len(X_val)))
+            scores = self._scores_in_chunks(X_val, rows, lambda X, r: self._class_scores(X, self.positive_, r))
             self.center_ = scores.mean(dim=0)
             self.spread_ = scores.std(dim=0).clamp_min(1e-6)
         if self.temperature == "fit":
             if y_val is None:
                 raise ValueError("temperature='fit' needs validation labels")
-            self.temperature_ = _fit_temperature(self._logits(X_val, np.arange(len(X_val))), target_tensor(y_val))
+            logits = self._scores_in_chunks(X_val, rows, self._logits)
+            self.temperature_ = _fit_temperature(logits, target_tensor(y_val))
         elif self.temperature is not None:
             self.temperature_ = float(self.temperature)
         return self
 
+    def _scores_in_chunks(self, X, rows, score) -> torch.Tensor:
+        rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+        return torch.cat(
+            [score(X[s : s + self.chunk_rows], rows[s : s + self.chunk_rows]) for s in range(0, len(X), self.chunk_rows)]
+        )
+
     def _class_scores(self, X, groups, rows: np.ndarray) -> torch.Tensor:
         """[n, classes] ensembled similarity of each image with each class's prompts in `groups`."""
         image = torch.nn.functional.normalize(to_float32(X), dim=1)
-        similarity = image @ self.text_.T
-        if self.local_similarity is not None:
-            similarity = (similarity + torch.as_tensor(self.local_similarity(rows, np.arange(self.text_.shape[0])), dtype=torch.float32)) / 2
+        if self.similarity is None:
+            similarity = image @ self.text_.T
+        else:
+            similarity = torch.as_tensor(self.similarity(to_float32(X), rows), dtype=torch.float32)
         columns = []
         for prompt_rows in groups:
             index = torch.from_numpy(prompt_rows)
             if self.ensemble == "prototype":
-                prototype = torch.nn.functional.normalize(self.text_[index].mean(dim=0), dim=0)
-                if self.local_similarity is None:
+                if self.similarity is None:
+                    prototype = torch.nn.functional.normalize(self.text_[index].mean(dim=0), dim=0)
                     columns.append(image @ prototype)
                 else:
                     columns.append(similarity[:, index].mean(dim=1))
@@ -148,16 +160,12 @@ class ZeroShotHead:
             return self.logit_scale * (positive - negative)  # softmax over the pair == sigmoid of the difference
         return (positive - self.center_) / self.spread_
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X, *, rows=None) -> np.ndarray:
         """Logits before softmax/sigmoid, already divided by the temperature."""
-        parts = [
-            self._logits(X[s : s + CHUNK_ROWS], np.arange(s, min(s + CHUNK_ROWS, len(X)))) / self.temperature_
-            for s in range(0, len(X), CHUNK_ROWS)
-        ]
-        return torch.cat(parts).numpy()
+        return (self._scores_in_chunks(X, rows, self._logits) / self.temperature_).numpy()
 
-    def predict_proba(self, X) -> np.ndarray:
-        logits = torch.from_numpy(self.decision_function(X))
+    def predict_proba(self, X, *, rows=None) -> np.ndarray:
+        logits = torch.from_numpy(self.decision_function(X, rows=rows))
         return probabilities_from_logits(logits, self.kind_).numpy()
 
 

@@ -1,14 +1,123 @@
-"""`bench fit-heads`: train cheap heads (linear, mlp, zeroshot) off an embedding store"""
+"""`bench fit-heads`: train cheap heads (linear, seed-linear, mlp, zeroshot) off an embedding store."""
 
 from __future__ import annotations
 
-from benchmark.errors import NotBuiltYet
+import argparse
+
+HEAD_CHOICES = ("linear", "seed-linear", "mlp", "zeroshot")
+
+
+def _heads(text: str) -> list[str]:
+    heads = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [h for h in heads if h not in HEAD_CHOICES]
+    if unknown or not heads:
+        raise argparse.ArgumentTypeError(f"unknown head(s) {unknown or text!r}; choose from {', '.join(HEAD_CHOICES)}")
+    return heads
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers such as 0.01,0.1,1") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: C values must be positive")
+    return values
 
 
 def register(subparsers, common) -> None:
-    parser = subparsers.add_parser("fit-heads", parents=[common], help="train cheap heads (linear, mlp, zeroshot) off an embedding store", description="train cheap heads (linear, mlp, zeroshot) off an embedding store")
+    parser = subparsers.add_parser(
+        "fit-heads",
+        parents=[common],
+        help="train cheap heads (linear, mlp, zeroshot) off an embedding store",
+        description=(
+            "Fit heads on the train split of a task from a model's embedding store (made by `bench extract`), "
+            "choose their settings on val, and write one prediction run per head (val + test images) under "
+            "<workdir>/runs/<task>/. The heads never open an image."
+        ),
+    )
+    parser.add_argument("--model", required=True, help="encoder name whose store to use (see `bench models`)")
+    parser.add_argument("--task", required=True, help="task name: nih14, nofinding, nih6x200")
+    parser.add_argument(
+        "--heads", type=_heads, default=["linear", "mlp", "zeroshot"],
+        help=f"comma-separated heads among {', '.join(HEAD_CHOICES)} (default linear,mlp,zeroshot)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for the task subset/split and the heads (default 0)")
+    parser.add_argument("--dataset", default="nih", help="registered dataset name (default nih)")
+    parser.add_argument("--per-class", type=int, default=None, help="nih6x200: images per class (default 200)")
+    parser.add_argument(
+        "--task-param", action="append", default=[], metavar="KEY=VALUE",
+        help="other task parameters, e.g. split_fractions=0.7,0.1,0.2 (repeatable)",
+    )
+    parser.add_argument("--weights-digest", default=None, help="pick the store made with these weights when several exist")
+    parser.add_argument("--C-grid", dest="c_grid", type=_floats, default=None, help="linear: C values to sweep (default 1e-4..10)")
+    parser.add_argument("--linear-scoring", choices=("loss", "auc"), default="loss", help="linear: pick C by val log-loss or macro AUC")
+    parser.add_argument("--mlp-epochs", type=int, default=None, help="mlp: maximum epochs (default 50, early stopping on val loss)")
+    parser.add_argument("--mlp-lr", type=float, default=None, help="mlp: AdamW learning rate (default 1e-3; the seed study used 1e-4)")
+    parser.add_argument("--mlp-batch-size", type=int, default=None, help="mlp: batch size (default 256; the seed study used 64)")
+    parser.add_argument("--seed-linear-epochs", type=int, default=None, help="seed-linear: maximum epochs (default 100)")
+    parser.add_argument("--promptset", default=None, help="zeroshot: prompt set in the store (default: 'default')")
+    parser.add_argument(
+        "--zeroshot-temperature", choices=("none", "fit"), default="none",
+        help="zeroshot: 'fit' divides logits by one temperature fitted on val log-loss (recorded as such)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an identical earlier run instead of adding a new one")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    raise NotBuiltYet("`bench fit-heads` is not built yet in this version.")
+    from rich.table import Table
+
+    from benchmark.console import console
+    from benchmark.tasks import parse_task_params
+    from benchmark.workdir import resolve_workdir
+    from heads.fit import HeadOptions, fit_heads
+
+    workdir = resolve_workdir(args.workdir)
+    task_params = parse_task_params(args.task, args.task_param)
+    if args.per_class is not None:
+        task_params.update(parse_task_params(args.task, [f"per_class={args.per_class}"]))
+    mlp = {key: value for key, value in (("max_epochs", args.mlp_epochs), ("lr", args.mlp_lr), ("batch_size", args.mlp_batch_size)) if value is not None}
+    seed_linear = {"max_epochs": args.seed_linear_epochs} if args.seed_linear_epochs is not None else {}
+    options = HeadOptions(
+        Cs=args.c_grid,
+        scoring=args.linear_scoring,
+        mlp=mlp,
+        seed_linear=seed_linear,
+        promptset=args.promptset,
+        zeroshot_temperature=None if args.zeroshot_temperature == "none" else "fit",
+    )
+    results = fit_heads(
+        workdir,
+        model=args.model,
+        task=args.task,
+        heads=args.heads,
+        seed=args.seed,
+        dataset=args.dataset,
+        task_params=task_params,
+        weights_digest=args.weights_digest,
+        options=options,
+        force=args.force,
+        report=lambda message: console.print(f"[dim]{message}[/]", highlight=False),
+    )
+    table = Table(title=f"{args.model} on {args.task}: one prediction run per head")
+    for column in ("head", "run id", "chosen on val", "val macro AUC", "seconds"):
+        table.add_column(column)
+    for result in results:
+        chosen = ", ".join(f"{k}={_short(v)}" for k, v in result.chosen.items() if k != "val_score_by_C")
+        table.add_row(result.head, result.run_id, chosen, f"{result.val_macro_auc:.3f}", f"{result.seconds:.1f}")
+    console.print(table)
+    for result in results:
+        if result.replaced:
+            console.print(f"{result.head}: replaced the identical earlier run {result.replaced} (--force)")
+        elif result.earlier_identical:
+            console.print(
+                f"{result.head}: {len(result.earlier_identical)} identical earlier run(s) kept "
+                f"({', '.join(result.earlier_identical[-2:])}); --force replaces the newest"
+            )
+    console.print(f"runs written under {workdir / 'runs' / args.task}; list them with `bench runs --task {args.task}`")
+    return 0
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
