@@ -3,8 +3,10 @@
 Where weights are looked for, in order:
   1. `--weights PATH` (`load_encoder(weights=PATH)`): a checkpoint file, or a folder holding the file the
      spec names;
-  2. the weights folder named by the `BENCH_WEIGHTS` environment variable: `$BENCH_WEIGHTS/<file>` or
-     `$BENCH_WEIGHTS/<encoder name>/<file>`;
+  2. the weights folder named by the `BENCH_WEIGHTS` environment variable: `$BENCH_WEIGHTS/<encoder name>/<file>`,
+     `$BENCH_WEIGHTS/<Hugging Face repo name>/<file>` (e.g. a `huggingface-cli download --local-dir` copy), or
+     `$BENCH_WEIGHTS/<file>` when no other registered encoder needs a file of that name (several need
+     `open_clip_model.safetensors` or `pytorch_model.bin`, which must therefore sit in a named folder);
   3. the Hugging Face cache (offline: `huggingface_hub.try_to_load_from_cache`, honouring `HF_HOME` /
      `HF_HUB_CACHE`), for sources that name a Hugging Face repository.
 
@@ -82,6 +84,27 @@ def _source_for_file(spec: EncoderSpec, path: Path) -> WeightsSource | None:
     return None
 
 
+def shared_filenames() -> set[str]:
+    """Checkpoint file names that more than one registered encoder needs (ambiguous at the top of a folder)."""
+    from extractors.registry import REGISTRY
+
+    owners: dict[str, set[str]] = {}
+    for spec in REGISTRY.values():
+        for source in spec.weights:
+            owners.setdefault(source.filename, set()).add(spec.name)
+    return {name for name, specs in owners.items() if len(specs) > 1}
+
+
+def weights_folders(spec: EncoderSpec, source: WeightsSource, root: Path) -> list[Path]:
+    """The folders under the weights folder `root` that may hold `source` for `spec`, in search order."""
+    folders = [root / spec.name]
+    if source.hf_repo:
+        folders.append(root / source.hf_repo.split("/")[-1])
+    if source.filename not in shared_filenames():
+        folders.append(root)
+    return folders
+
+
 def places_looked(spec: EncoderSpec, explicit: str | os.PathLike | None = None) -> list[str]:
     """Human-readable list of the places `find_weights` searches for this spec."""
     places = []
@@ -90,7 +113,8 @@ def places_looked(spec: EncoderSpec, explicit: str | os.PathLike | None = None) 
     env = os.environ.get(WEIGHTS_ENV)
     names = sorted({source.filename for source in spec.weights})
     if env:
-        places.append(f"${WEIGHTS_ENV}={env} (files {names}, also under {spec.name}/)")
+        folders = sorted({str(f) for source in spec.weights for f in weights_folders(spec, source, Path(env))})
+        places.append(f"${WEIGHTS_ENV}={env} (files {names} in {', '.join(folders)})")
     else:
         places.append(f"${WEIGHTS_ENV} (not set)")
     repos = [f"{s.hf_repo}/{s.hf_filename or s.filename}" for s in spec.weights if s.hf_repo]
@@ -116,7 +140,7 @@ def find_weights(spec: EncoderSpec, explicit: str | os.PathLike | None = None) -
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         for source in spec.weights:
-            for folder in (Path(env), Path(env) / spec.name):
+            for folder in weights_folders(spec, source, Path(env)):
                 if (folder / source.filename).is_file():
                     return FoundWeights(folder / source.filename, source)
     for source in spec.weights:
@@ -135,7 +159,7 @@ def missing_weights_message(spec: EncoderSpec, explicit: str | os.PathLike | Non
         lines.append(f"  - {source.filename}: published at {where}")
     lines.append("Looked in: " + "; ".join(places_looked(spec, explicit)) + ".")
     lines.append(
-        f"Put the file in ${WEIGHTS_ENV} or pass --weights PATH; "
+        f"Put the file in ${WEIGHTS_ENV}/{spec.name}/ or pass --weights PATH; "
         f"or use the random-init variant tiny-* for a dry run (`bench models` lists them)."
     )
     return "\n".join(lines)

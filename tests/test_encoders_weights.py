@@ -156,3 +156,16 @@ def test_weights_folder_option_without_the_named_file_says_what_it_needs(tmp_pat
         find_weights(spec, tmp_path)
     with pytest.raises(BenchError, match="no such file or folder"):
         find_weights(spec, tmp_path / "absent.pt")
+
+
+def test_a_file_name_several_encoders_need_is_only_found_in_a_named_folder(no_weights_anywhere):
+    """`open_clip_model.safetensors` at the top of the weights folder could be any CLIP: never guessed."""
+    (no_weights_anywhere / "open_clip_model.safetensors").write_bytes(b"")
+    assert find_weights(get_spec("clip-vit-b16")) is None
+    repo_folder = no_weights_anywhere / "vit_base_patch32_clip_224.openai"
+    repo_folder.mkdir()
+    (repo_folder / "open_clip_model.safetensors").write_bytes(b"")
+    assert find_weights(get_spec("clip-vit-b16")) is None
+    assert find_weights(get_spec("clip-vit-b32")).path == repo_folder / "open_clip_model.safetensors"
+    (no_weights_anywhere / "best_64_5e-05_original_22000_0.864.pt").write_bytes(b"")
+    assert find_weights(get_spec("chexzero")).path.parent == no_weights_anywhere
