@@ -79,7 +79,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(dataset, tmp_path, monk
     manifest, root, manifest_file = dataset
     reference = _reference(manifest, root, tmp_path)
     workdir = tmp_path / "w"
-    process = _start(manifest_file, root, workdir, "--delay", "0.15")
+    process = _start(manifest_file, root, workdir, "--delay", "0.3")
     parts = workdir / "stores" / "fake-encoder" / (reference.stem + ".parts")
     _wait_for(lambda: len(list(parts.glob("shard-*.npz"))) >= 2, process=process)
     process.send_signal(signal.SIGKILL)
@@ -103,7 +103,7 @@ def test_two_writers_on_one_store(dataset, tmp_path, monkeypatch, capsys):
     manifest, root, manifest_file = dataset
     reference = _reference(manifest, root, tmp_path)
     workdir = tmp_path / "w"
-    first = _start(manifest_file, root, workdir, "--delay", "0.1")
+    first = _start(manifest_file, root, workdir, "--delay", "0.3")
     stores = workdir / "stores" / "fake-encoder"
     _wait_for(lambda: any(stores.glob("*.h5.lock.owner")), process=first)
 
