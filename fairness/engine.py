@@ -28,6 +28,7 @@ from fairness.resampling import (
     bootstrap_counts,
     first_index,
     percentile_interval,
+    percentile_intervals,
     permutation_p_value,
     permuted_patient_codes,
 )
@@ -128,11 +129,11 @@ def _check_inputs(y, p, kind, classes):
     bad = ~np.isin(y, (0, 1))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise BenchError(ERR_LABELS.format(value=y[row, col], row=int(row), cls=classes[col]))
+        raise BenchError(ERR_LABELS.format(value=y[row, col].item(), row=int(row), cls=classes[col]))
     bad = ~((p >= 0) & (p <= 1))
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise BenchError(ERR_PROBABILITIES.format(value=p[row, col], row=int(row), cls=classes[col]))
+        raise BenchError(ERR_PROBABILITIES.format(value=p[row, col].item(), row=int(row), cls=classes[col]))
     if kind == "single":
         counts = y.sum(axis=1)
         wrong = np.flatnonzero(counts != 1)
@@ -288,25 +289,23 @@ def evaluate(
     tested = [name for name in point_figures if name in p_values]
     adjusted = dict(zip(tested, adjust_p_values([p_values[name] for name in tested], method=correction)))
     counts_point = point_metrics.count[0]
+    intervals = _intervals(boot_figures, list(point_figures), confidence)
     for name, values in point_figures.items():
-        replicates = boot_figures.get(name)
-        ci = percentile_interval(replicates, confidence=confidence) if replicates is not None else (np.nan, np.nan)
         figures[name] = Figure(
             value=float(values[0]),
-            ci=ci,
+            ci=intervals[name],
             p_value=p_values.get(name) if is_gap(name) else None,
             p_adj=adjusted.get(name),
             flag=_flag(name, float(values[0]), run.index, counts_point, min_group_size),
-            replicates=replicates,
+            replicates=boot_figures.get(name),
         )
 
     by_class = {}
     for name, values in point_by_class.items():
-        by_class[name] = {}
-        for c, cls in enumerate(classes):
-            replicates = boot_by_class[name][:, c] if boot_by_class else None
-            ci = percentile_interval(replicates, confidence=confidence) if replicates is not None else (np.nan, np.nan)
-            by_class[name][cls] = Figure(value=float(values[0, c]), ci=ci, replicates=replicates)
+        columns = {cls: boot_by_class[name][:, c] for c, cls in enumerate(classes)} if boot_by_class else {}
+        intervals = _intervals(columns, classes, confidence)
+        by_class[name] = {cls: Figure(value=float(values[0, c]), ci=intervals[cls], replicates=columns.get(cls))
+                          for c, cls in enumerate(classes)}
 
     group_rows = _group_rows(run, point_metrics, boot_groups, confidence=confidence, min_group_size=min_group_size)
     key = hashlib.sha256()
@@ -330,6 +329,16 @@ def evaluate(
     return FairnessReport(figures=figures, by_class=by_class, groups=group_rows, thresholds=thresholds,
                           classes=classes, kind=kind, n_test=n, n_patients=n_patients, options=options,
                           resampling_key=key.hexdigest())
+
+
+def _intervals(replicates: dict, names, confidence: float) -> dict:
+    """Percentile CI of each name's replicates (NaN, NaN where there are none), computed in one call."""
+    present = [name for name in names if name in replicates]
+    out = {name: (float("nan"), float("nan")) for name in names}
+    if present:
+        bounds = percentile_intervals(np.stack([replicates[name] for name in present]), confidence=confidence)
+        out.update({name: (float(low), float(high)) for name, (low, high) in zip(present, bounds)})
+    return out
 
 
 def _overall_only(n: int) -> GroupSet:
@@ -403,16 +412,18 @@ def _group_rows(run: _Run, point: GroupMetrics, boot: dict, *, confidence: float
     rows = []
     image_masks = run.masks[:, run.groups.atom_of_image]
     precision = _average_precision(run.y, run.p, image_masks)
+    names = [name for name in GROUP_METRICS if name != "average_precision"]
+    keys = [(g, name) for g in range(len(run.index.table)) for name in names]
+    columns = {key: boot[key[1]][:, key[0]] for key in keys} if boot else {}
+    intervals = _intervals(columns, keys, confidence)
     for g, (attr, level, _) in enumerate(run.index.table):
         count = int(point.count[0, g])
         metrics = {}
         for name in GROUP_METRICS:
             if name == "average_precision":
                 metrics[name] = Figure(value=float(precision[g]), ci=(np.nan, np.nan))
-                continue
-            replicates = boot[name][:, g] if boot else None
-            ci = percentile_interval(replicates, confidence=confidence) if replicates is not None else (np.nan, np.nan)
-            metrics[name] = Figure(value=float(point_summary[name][0, g]), ci=ci)
+            else:
+                metrics[name] = Figure(value=float(point_summary[name][0, g]), ci=intervals[(g, name)])
         rows.append({
             "attribute": attr,
             "level": level,

@@ -98,7 +98,7 @@ def age_codes(age, *, cuts=(AGE_THRESHOLD,)) -> np.ndarray:
     """Band index of each age (years) for the cut points (band i holds cuts[i-1] <= age < cuts[i]); -1 if missing."""
     cuts = np.asarray(list(cuts), dtype=np.float64)
     if cuts.size == 0 or np.any(cuts <= 0) or np.any(np.diff(cuts) <= 0):
-        raise BenchError(ERR_AGE_CUTS.format(cuts=list(cuts)))
+        raise BenchError(ERR_AGE_CUTS.format(cuts=cuts.tolist()))
     age = np.asarray(age, dtype=np.float64)
     codes = np.searchsorted(cuts, age, side="right").astype(np.int64)
     codes[~np.isfinite(age)] = -1

@@ -56,6 +56,23 @@ def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> 
     return (float(low), float(high))
 
 
+def percentile_intervals(replicates: np.ndarray, *, confidence: float = 0.95) -> np.ndarray:
+    """Percentile intervals [R, 2] of many rows of replicates [R, B] at once (NaN rows with < 2 finite)."""
+    replicates = np.asarray(replicates, dtype=np.float64)
+    ordered = np.sort(np.where(np.isfinite(replicates), replicates, np.nan), axis=1)  # NaN sort last
+    finite = np.isfinite(replicates).sum(axis=1)
+    out = np.full((replicates.shape[0], 2), np.nan)
+    alpha = (1.0 - confidence) / 2.0
+    rows = np.flatnonzero(finite >= 2)
+    for column, q in enumerate((alpha, 1.0 - alpha)):  # numpy's default "linear" quantile, per row
+        position = q * (finite[rows] - 1)
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, finite[rows] - 1)
+        fraction = position - low
+        out[rows, column] = ordered[rows, low] + fraction * (ordered[rows, high] - ordered[rows, low])
+    return out
+
+
 def permutation_p_value(observed: float, permuted: np.ndarray) -> float:
     """Permutation p-value (1 + #{|T*| >= |T|}) / (1 + n); NaN when T is undefined.
 
