@@ -35,6 +35,7 @@ from benchmark.errors import BenchError
 from cache.atomic import atomic_output, load_arrays, save_arrays
 from cache.build import build_sharded
 from cache.identity import canonical_json
+from cache.ranks import SingleProcess
 from cache.shards import PartsFolder, ShardPlan
 
 PIXEL_PIPELINE_VERSION = "1"
@@ -243,7 +244,8 @@ class PixelStore:
         def assemble() -> None:
             _assemble(path, parts, plan, image_ids=image_ids, digest=digest, size=size, settings=settings)
 
-        if not is_complete():
+        ranks = ranks or SingleProcess()
+        if not ranks.share(is_complete()):  # every rank takes the same branch
             build_sharded(
                 what=f"the pixel store {path}",
                 final=path,
