@@ -46,7 +46,7 @@ def write_registered_dataset(workdir: Path, root: Path, *, per_class: int = 8, s
                 "sex": "FM"[k % 2],
                 "age": float(40 if (k // 2) % 2 == 0 else 70),
                 "view": "PA",
-                "split": "train",
+                "split": ("val", "test", "test", "train", "train")[index % 5] if index % 10 < 5 else "train",
             }
             row.update({column: int(column == name) for column in LABEL_COLUMNS})
             rows.append(row)

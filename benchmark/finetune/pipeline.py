@@ -113,15 +113,15 @@ def run_finetune(
     run_id = run_id or finetune_run_id(description)
     run_dir = workdir / "finetune" / run_id
     done_path = run_dir / ckpt.DONE
+    if processes.is_main:
+        ckpt.prepare_run_dir(run_dir, description, resume=resume)
+    processes.barrier()
     if resume and done_path.exists():
         done = json.loads(done_path.read_text())
         if Path(done["predictions"]).exists():
             if processes.is_main:
                 console.print(f"run {run_id} already finished; predictions: {done['predictions']} (--no-resume to redo)")
             return FineTuneOutcome(run_id, run_dir, Path(done["predictions"]), None, already_done=True)
-    if processes.is_main:
-        ckpt.prepare_run_dir(run_dir, description, resume=resume)
-    processes.barrier()
     can_resume = resume and (run_dir / ckpt.LAST).exists()
 
     store = PixelStore.open_or_build(
