@@ -15,6 +15,9 @@ max_g - min_g over the levels of an attribute. `<attr>` is `sex`, `age`, `sex_ag
 | f1_gap_sex | mean(macroF1(M,<60), macroF1(M,>=60)) - mean(macroF1(F,<60), macroF1(F,>=60)) (signed) | Sun et al. 2025 |
 | f1_gap_age | mean(macroF1(F,>=60), macroF1(M,>=60)) - mean(macroF1(F,<60), macroF1(M,<60)) (signed) | Sun et al. 2025 |
 | worst_f1_gap | max(abs(f1_gap_sex), abs(f1_gap_age)) — the default ranking | this project |
+
+With age bands other than < 60 / >= 60, f1_gap_sex averages the cells over every age band and f1_gap_age
+(and so worst_f1_gap) is not defined.
 | eqodds_<attr> | mean_c (range_g TPR_c(g) + range_g FPR_c(g)) / 2 | Sun et al. 2025 (EqOdds) |
 | ece_gap_<attr> | range_g mean_c ECE_c(g) | Sun et al. 2025 (ECE delta), binned |
 | auc_gap_<attr> | range_g macroAUC(g) | MEDFAIR, FairMedFM |
@@ -117,16 +120,18 @@ def compute_figures(
         by_class[name] = per[name][:, overall]
 
     macro_f1 = metrics.macro("f1")
-    if "sex_age" in index.levels and len(index.levels["sex_age"]) == 4 and "age" in index.levels:
-        young, old = index.levels["age"]
+    if "sex_age" in index.levels and "age" in index.levels and "sex" in index.levels:
+        ages = index.levels["age"]
         cell = {lv: index.position[("sex_age", lv)] for lv in index.levels["sex_age"]}
-        male = (macro_f1[:, cell[f"M,{young}"]] + macro_f1[:, cell[f"M,{old}"]]) / 2
-        female = (macro_f1[:, cell[f"F,{young}"]] + macro_f1[:, cell[f"F,{old}"]]) / 2
-        older = (macro_f1[:, cell[f"F,{old}"]] + macro_f1[:, cell[f"M,{old}"]]) / 2
-        younger = (macro_f1[:, cell[f"F,{young}"]] + macro_f1[:, cell[f"M,{young}"]]) / 2
+        male = np.mean([macro_f1[:, cell[f"M,{a}"]] for a in ages], axis=0)
+        female = np.mean([macro_f1[:, cell[f"F,{a}"]] for a in ages], axis=0)
         figures["f1_gap_sex"] = male - female
-        figures["f1_gap_age"] = older - younger
-        figures["worst_f1_gap"] = np.maximum(np.abs(figures["f1_gap_sex"]), np.abs(figures["f1_gap_age"]))
+        if len(ages) == 2:
+            young, old = ages
+            older = (macro_f1[:, cell[f"F,{old}"]] + macro_f1[:, cell[f"M,{old}"]]) / 2
+            younger = (macro_f1[:, cell[f"F,{young}"]] + macro_f1[:, cell[f"M,{young}"]]) / 2
+            figures["f1_gap_age"] = older - younger
+            figures["worst_f1_gap"] = np.maximum(np.abs(figures["f1_gap_sex"]), np.abs(figures["f1_gap_age"]))
 
     macro_auc = metrics.macro("auc")
     group_aucs = [macro_auc[:, index.of(attr)] for attr in attributes if index.of(attr)]
