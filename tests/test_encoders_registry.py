@@ -109,3 +109,30 @@ def test_tiny_biomedclip_has_the_official_key_layout():
     assert {"visual.head.proj.weight", "text.proj.0.weight", "text.proj.2.weight"} <= set(keys)
     assert tuple(keys["visual.head.proj.weight"].shape) == (512, 768)
     assert tuple(keys["text.transformer.embeddings.word_embeddings.weight"].shape) == (30522, 768)
+
+
+# Shapes of OpenAI's published CLIP checkpoints (the layout CheXzero's fine-tuned state_dict keeps too).
+OPENAI_SHAPES = {
+    "clip-vit-b16": {
+        "visual.conv1.weight": (768, 3, 16, 16),
+        "visual.positional_embedding": (197, 768),
+        "visual.proj": (768, 512),
+        "visual.transformer.resblocks.11.attn.in_proj_weight": (2304, 768),
+        "visual.transformer.resblocks.11.mlp.c_fc.weight": (3072, 768),
+        "positional_embedding": (77, 512),
+        "token_embedding.weight": (49408, 512),
+        "text_projection": (512, 512),
+    },
+    "chexzero": {"visual.conv1.weight": (768, 3, 32, 32), "visual.positional_embedding": (50, 768)},
+    "clip-rn50": {"visual.attnpool.positional_embedding": (50, 2048), "visual.attnpool.c_proj.weight": (1024, 2048)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPENAI_SHAPES))
+def test_official_openclip_architectures_have_openais_published_shapes(name):
+    with torch.device("meta"):
+        real = openclip.build_open_clip_model(openclip.model_config(get_spec(name)), seed=0)
+    state = real.state_dict()
+    for key, shape in OPENAI_SHAPES[name].items():
+        assert tuple(state[key].shape) == shape, key
+    assert "logit_scale" in state and not any(key.endswith("attn_mask") for key in state)
