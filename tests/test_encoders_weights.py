@@ -169,3 +169,21 @@ def test_a_file_name_several_encoders_need_is_only_found_in_a_named_folder(no_we
     assert find_weights(get_spec("clip-vit-b32")).path == repo_folder / "open_clip_model.safetensors"
     (no_weights_anywhere / "best_64_5e-05_original_22000_0.864.pt").write_bytes(b"")
     assert find_weights(get_spec("chexzero")).path.parent == no_weights_anywhere
+
+
+def test_biomedclip_ignores_a_non_bert_config_beside_its_weights(tmp_path):
+    """BiomedCLIP's Hugging Face repository now also holds a remote-code `config.json` for the whole model."""
+    from extractors.families import biomedclip
+
+    source = load_encoder("tiny-biomedclip")
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    torch.save(source.model.state_dict(), folder / "weights.pt")
+    (folder / "config.json").write_text('{"model_type": "biomed_clip", "architectures": ["BiomedCLIPModel"]}')
+    for name in biomedclip.TOKENIZER_FILES:
+        (folder / name).write_bytes((biomedclip.ASSETS / "tiny-biomedbert" / name).read_bytes())
+    loaded = load_encoder("tiny-biomedclip", weights=folder / "weights.pt")
+    assert torch.equal(embed(loaded), embed(source))
+    assert biomedclip.text_config_dir(loaded.spec, load_checkpoint(loaded.spec, folder / "weights.pt")) == (
+        biomedclip.ASSETS / "tiny-biomedbert"
+    )

@@ -17,6 +17,7 @@ LoRA targets (timm ViT): "qkv", "proj", "fc1", "fc2" -- note "proj" also matches
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from benchmark.errors import BenchError
@@ -39,9 +40,20 @@ def _packaged(spec: EncoderSpec, key: str) -> Path:
     return ASSETS / name
 
 
+def _is_bert_config(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("model_type") == "bert"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def text_config_dir(spec: EncoderSpec, checkpoint: Checkpoint | None) -> Path:
-    """Folder with the BERT `config.json`: next to the weights if present there, else the shipped copy."""
-    if checkpoint is not None and (checkpoint.path.parent / "config.json").is_file():
+    """Folder with the BERT `config.json`: next to the weights if it is a BERT config, else the shipped copy.
+
+    (Recent revisions of the BiomedCLIP repository put a `config.json` for their transformers remote-code port
+    beside the weights; that one describes the whole CLIP model, not the BERT tower, and is not used.)
+    """
+    if checkpoint is not None and _is_bert_config(checkpoint.path.parent / "config.json"):
         return checkpoint.path.parent
     folder = _packaged(spec, "text_config")
     if not (folder / "config.json").is_file():
