@@ -473,3 +473,8 @@ def test_checkpoint_referencing_other_globals_is_still_refused(encoders, tmp_pat
     torch.save(checkpoint, path)
     with pytest.raises(BenchError, match="trust-checkpoint"):
         load_encoder("tiny-gloria", weights=path)
+
+
+def test_gloria_prompt_without_words_is_a_clear_error(encoders):
+    with pytest.raises(BenchError, match="no words"):
+        encoders["tiny-gloria"].encode_text(["mild atelectasis", "?!"])

@@ -45,6 +45,12 @@ WORD_TEMPERATURE = 5.0
 """temp2: scale of the word-context cosine before the max over words (log(exp(5 * cos)) = 5 * cos)."""
 
 
+def family_setting(spec: EncoderSpec, key: str):
+    """`spec.extra[key]`, or a BenchError naming the encoder and the missing setting."""
+    if key not in spec.extra:
+        raise BenchError(f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json).")
+    return spec.extra[key]
+
 class GloriaImageEncoder(nn.Module):
     """ResNet + global and local embedders; keys `model.*`, `global_embedder.*`, `local_embedder.weight`.
 
@@ -154,8 +160,10 @@ class GloriaEncoder(Encoder):
             return_tensors="pt",
         )
         slots, counts = [], []
-        for ids in tokens["input_ids"].tolist():
+        for prompt, ids in zip(prompts, tokens["input_ids"].tolist()):
             token_slots, n_words = word_slots(self.tokenizer.convert_ids_to_tokens(ids))
+            if n_words == 0:
+                raise BenchError(f"GLoRIA prompt {prompt!r} has no words after cleaning; fix the prompt file.")
             slots.append(token_slots)
             counts.append(n_words)
         device = self.device
@@ -262,7 +270,7 @@ def official_state_dict(checkpoint: Checkpoint, model: GloriaModel) -> dict[str,
 
 
 def build_model(spec: EncoderSpec, bert_config) -> GloriaModel:
-    resnet = spec.extra["resnet"]
+    resnet = family_setting(spec, "resnet")
     if bert_config.hidden_size != spec.text_embed_dim or spec.image_embed_dim != spec.text_embed_dim:
         raise BenchError(
             f"encoder {spec.name!r}: GLoRIA embeds images and words in the BERT width ({bert_config.hidden_size}); "
@@ -280,8 +288,8 @@ def prompts_from_file(spec: EncoderSpec, file, classes):
 
 
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
-    bert_config = load_bert_config(spec.extra["bert_config"])
-    tokenizer = load_tokenizer(spec.extra["tokenizer"], near=checkpoint.path.parent if checkpoint else None)
+    bert_config = load_bert_config(family_setting(spec, "bert_config"))
+    tokenizer = load_tokenizer(family_setting(spec, "tokenizer"), near=checkpoint.path.parent if checkpoint else None)
     with seeded_init(spec.init_seed or 0):
         model = build_model(spec, bert_config)
     if checkpoint is not None:

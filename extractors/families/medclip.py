@@ -61,6 +61,12 @@ SWIN_RENAMES_FROM_TRANSFORMERS_4 = (
 (the same renaming transformers applies in `from_pretrained`; order matters: attention.output first)."""
 
 
+def family_setting(spec: EncoderSpec, key: str):
+    """`spec.extra[key]`, or a BenchError naming the encoder and the missing setting."""
+    if key not in spec.extra:
+        raise BenchError(f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json).")
+    return spec.extra[key]
+
 class MedClipTextModel(nn.Module):
     """BERT + bias-free projection; keys `model.*`, `projection_head.weight` as in the official file."""
 
@@ -151,10 +157,9 @@ class MedClipEncoder(Encoder):
 
 def build_model(spec: EncoderSpec, bert_config) -> MedClipModel:
     """The MedCLIP module tree for `spec` (`extra.vision` "resnet" or "swin"), randomly initialised."""
-    extra = spec.extra
-    vision = extra.get("vision")
+    vision = family_setting(spec, "vision")
     if vision == "resnet":
-        resnet = extra["resnet"]
+        resnet = family_setting(spec, "resnet")
         vision_model = MedClipResNetVision(
             spec.image_embed_dim,
             blocks=resnet["blocks"],
@@ -162,7 +167,7 @@ def build_model(spec: EncoderSpec, bert_config) -> MedClipModel:
             stem_width=resnet["stem_width"],
         )
     elif vision == "swin":
-        vision_model = MedClipSwinVision(spec.image_embed_dim, extra["swin"])
+        vision_model = MedClipSwinVision(spec.image_embed_dim, family_setting(spec, "swin"))
     else:
         raise BenchError(f"encoder {spec.name!r}: extra.vision must be 'resnet' or 'swin', got {vision!r}.")
     return MedClipModel(vision_model, MedClipTextModel(bert_config, spec.text_embed_dim))
@@ -195,8 +200,8 @@ def prompts_from_file(spec: EncoderSpec, file, classes):
 
 
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
-    bert_config = load_bert_config(spec.extra["bert_config"])
-    tokenizer = load_tokenizer(spec.extra["tokenizer"], near=checkpoint.path.parent if checkpoint else None)
+    bert_config = load_bert_config(family_setting(spec, "bert_config"))
+    tokenizer = load_tokenizer(family_setting(spec, "tokenizer"), near=checkpoint.path.parent if checkpoint else None)
     with seeded_init(spec.init_seed or 0):
         model = build_model(spec, bert_config)
     if checkpoint is not None:
