@@ -63,3 +63,16 @@ def _base(state: dict, key: str) -> torch.Tensor:
     matches = [k for k in state if k.replace(".base_layer", "") == key]
     assert len(matches) == 1, f"cannot find {key} after LoRA injection: {matches}"
     return state[matches[0]]
+
+
+def test_perf_finetune_reports_the_three_modes_side_by_side(capsys):
+    import json
+
+    from benchmark.cli import main
+
+    assert main(["perf", "finetune", "--json", "--steps", "1", "--warmup", "0", "--batch-size", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["modes"]) == ["frozen forward", "lora", "full"]
+    assert report["modes"]["frozen forward"]["ratio_to_frozen_forward"] == 1.0
+    assert 0 < report["modes"]["lora"]["trainable_parameters"] < report["modes"]["full"]["trainable_parameters"]
+    assert all(row["images_per_s"] > 0 for row in report["modes"].values())

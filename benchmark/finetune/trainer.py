@@ -180,11 +180,19 @@ def fit(
     if processes.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
+        if device.type == "cuda" and config.method == "full":
+            # batch-norm statistics over the whole global batch, as in one process
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
         device_ids = [device.index] if device.type == "cuda" else None
         network = DistributedDataParallel(model, device_ids=device_ids)
 
     show = progress and processes.is_main
     bar = _progress_bar(show)
+    last_val = ""
+    if result.history:
+        last = result.history[-1]
+        last_val = f"val loss {last['val_loss']:.4f}"
     with bar:
         task = bar.add_task("", total=steps, status="")
         for epoch in range(len(result.history) + 1, config.epochs + 1):
@@ -193,7 +201,7 @@ def fit(
             bar.reset(task, total=steps, description=f"epoch {epoch}/{config.epochs}", status="")
             train_loss = _train_epoch(
                 network, model, train, config, plan, epoch, steps, optimizer, scheduler, scaler,
-                device, amp_dtype, processes, bar, task,
+                device, amp_dtype, processes, bar, task, last_val,
             )
             scores = evaluate(
                 model, val, batch_size=config.batch_size, device=device, processes=processes, amp_dtype=amp_dtype
@@ -206,6 +214,7 @@ def fit(
                     ckpt.save_atomic(_cpu_state(model.trainable_state()), run_dir / best_file)
             else:
                 stale += 1
+            last_val = f"val loss {scores['loss']:.4f} {scores['metric_name']} {scores['metric']:.3f}"
             record = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -248,7 +257,7 @@ def fit(
 
 def _train_epoch(
     network, model, train, config, plan, epoch, steps, optimizer, scheduler, scaler,
-    device, amp_dtype, processes, bar, task,
+    device, amp_dtype, processes, bar, task, last_val,
 ) -> float:
     model.train()
     order = plan.epoch_order(len(train), config.seed, epoch)
@@ -287,7 +296,7 @@ def _train_epoch(
             torch.distributed.all_reduce(step_loss)
         batch_loss = step_loss.item() / config.batch_size
         total_loss += batch_loss
-        bar.update(task, advance=1, status=f"loss {batch_loss:.4f}")
+        bar.update(task, advance=1, status=f"loss {batch_loss:.4f}  {last_val}".rstrip())
     return total_loss / steps
 
 
