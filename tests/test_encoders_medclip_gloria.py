@@ -478,3 +478,24 @@ def test_checkpoint_referencing_other_globals_is_still_refused(encoders, tmp_pat
 def test_gloria_prompt_without_words_is_a_clear_error(encoders):
     with pytest.raises(BenchError, match="no words"):
         encoders["tiny-gloria"].encode_text(["mild atelectasis", "?!"])
+
+
+def test_gloria_similarity_scores_each_prompt_as_if_alone(monkeypatch):
+    """Prompts of different lengths scored together (and in several word groups) = each scored on its own."""
+    import extractors.families.gloria as gloria
+
+    generator = torch.Generator().manual_seed(5)
+    image_global, image_local = torch.randn(3, 6, generator=generator), torch.randn(3, 4, 6, generator=generator)
+    text_global, words = torch.randn(4, 6, generator=generator), torch.randn(4, 9, 6, generator=generator)
+    mask = torch.zeros(4, 9, dtype=torch.bool)
+    for prompt, n_words in enumerate((1, 5, 2, 7)):
+        mask[prompt, 1 : 1 + n_words] = True
+    together = gloria_similarity(image_global, image_local, text_global, words, mask)
+    alone = torch.cat(
+        [gloria_similarity(image_global, image_local, text_global[p : p + 1], words[p : p + 1], mask[p : p + 1]) for p in range(4)],
+        dim=1,
+    )
+    torch.testing.assert_close(together, alone)
+    monkeypatch.setattr(gloria, "MAX_WORDS_PER_PRODUCT", 6)
+    assert gloria._prompt_groups([1, 5, 2, 7], 6) == [(0, 2), (2, 3), (3, 4)]
+    torch.testing.assert_close(gloria_similarity(image_global, image_local, text_global, words, mask), together)

@@ -239,18 +239,62 @@ def gloria_similarity(
 
 
 def _global_plus_local(image_global, image_local, text_global, words, word_mask, attention_temperature, word_temperature):
-    """The body of `gloria_similarity` on float32 tensors (one prompt at a time keeps memory at [B, L, n])."""
+    """The body of `gloria_similarity` on float32 tensors.
+
+    All words of a group of prompts go through two large matrix products (instead of two small ones per
+    prompt); the per-prompt softmax over words and max over words are segment operations on the word axis.
+    """
     global_similarity = F.normalize(image_global, dim=-1) @ F.normalize(text_global, dim=-1).T  # [B, P]
     local_similarity = torch.empty_like(global_similarity)
-    for prompt in range(words.shape[0]):
-        prompt_words = words[prompt][word_mask[prompt]].to(image_local)  # [n, D] float32, image device
-        attention = image_local @ prompt_words.T  # [B, L, n]
-        attention = attention.softmax(dim=-1)  # over words, as attention_fn does first
-        attention = (attention.transpose(1, 2) * attention_temperature).softmax(dim=-1)  # [B, n, L] over regions
-        context = attention @ image_local  # [B, n, D]
-        cosine = F.cosine_similarity(prompt_words.unsqueeze(0), context, dim=-1, eps=1e-8)  # [B, n]
-        local_similarity[:, prompt] = (word_temperature * cosine).max(dim=1).values
+    counts = word_mask.sum(1).tolist()
+    for first, last in _prompt_groups(counts, MAX_WORDS_PER_PRODUCT):
+        group_words = words[first:last][word_mask[first:last]].to(image_local)  # [N, D], prompt by prompt
+        prompt_of_word = torch.repeat_interleave(
+            torch.arange(last - first, device=image_local.device),
+            torch.tensor(counts[first:last], device=image_local.device),
+        )
+        local_similarity[:, first:last] = _local_similarity(
+            image_local, group_words, prompt_of_word, last - first, attention_temperature, word_temperature
+        )
     return (global_similarity + local_similarity) / 2
+
+
+MAX_WORDS_PER_PRODUCT = 1024
+"""Words scored together in one product (bounds memory at [B, L, 1024] and [B, 1024, D])."""
+
+
+def _prompt_groups(counts: list[int], max_words: int) -> list[tuple[int, int]]:
+    """Consecutive prompt ranges [first, last) whose word counts sum to at most `max_words` (one prompt min)."""
+    groups, first, total = [], 0, 0
+    for index, count in enumerate(counts):
+        if total and total + count > max_words:
+            groups.append((first, index))
+            first, total = index, 0
+        total += count
+    groups.append((first, len(counts)))
+    return groups
+
+
+def _segment_max(values: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Max over the last axis of `values` within each segment id of `segment` -> [..., n_segments]."""
+    shape = (*values.shape[:-1], n_segments)
+    index = segment.expand(*values.shape[:-1], -1)
+    return values.new_full(shape, -torch.inf).scatter_reduce(-1, index, values, reduce="amax")
+
+
+def _local_similarity(image_local, words, prompt_of_word, n_prompts, attention_temperature, word_temperature):
+    """GLoRIA's local image-prompt similarity [B, n_prompts] for words [N, D] grouped by `prompt_of_word`."""
+    logits = image_local @ words.T  # [B, L, N]
+    # softmax over each prompt's words (attention_fn's first softmax), as a segment softmax on the word axis
+    shifted = (logits - _segment_max(logits, prompt_of_word, n_prompts)[..., prompt_of_word]).exp()
+    totals = torch.zeros(*logits.shape[:-1], n_prompts, device=logits.device).scatter_add_(
+        -1, prompt_of_word.expand(*logits.shape[:-1], -1), shifted
+    )
+    word_attention = shifted / totals[..., prompt_of_word]  # [B, L, N]
+    region_attention = (word_attention.transpose(1, 2) * attention_temperature).softmax(dim=-1)  # [B, N, L]
+    context = region_attention @ image_local  # [B, N, D]
+    cosine = F.cosine_similarity(words.unsqueeze(0), context, dim=-1, eps=1e-8)  # [B, N]
+    return _segment_max(word_temperature * cosine, prompt_of_word, n_prompts)
 
 
 def official_state_dict(checkpoint: Checkpoint, model: GloriaModel) -> dict[str, torch.Tensor]:
