@@ -217,9 +217,11 @@ def extract(
         parts = PartsFolder(path.with_name(path.stem + ".parts"), identity_json)
 
         def compute(shards: list[int]) -> None:
-            started = time.perf_counter()
-            embed_shards(encoder, pixels, plan, parts, shards, batch_size=batch_size, workers=workers, progress=show)
+            started, started_cpu = time.perf_counter(), time.process_time()
+            embed_shards(encoder, pixels, plan, parts, shards, batch_size=batch_size, workers=workers, progress=show,
+                         stats=timings)
             timings["embed_images_s"] = time.perf_counter() - started
+            timings["embed_images_cpu_s"] = time.process_time() - started_cpu
             timings["embedded_rows"] = sum(plan.bounds(s)[1] - plan.bounds(s)[0] for s in shards)
 
         def assemble() -> None:
@@ -286,14 +288,16 @@ def batch_ranges(plan: ShardPlan, shards: list[int], batch_size: int) -> list[tu
 
 
 def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolder, shards: list[int], *,
-                 batch_size: int, workers: int, progress: bool) -> None:
-    """Embed the rows of `shards` and write each finished shard atomically."""
+                 batch_size: int, workers: int, progress: bool, stats: dict | None = None) -> None:
+    """Embed the rows of `shards` and write each finished shard atomically. `stats["loader_wait_s"]` gets the
+    time spent waiting for pixel batches (near zero when the encoder, not the data, bounds the run)."""
     import torch
     from torch.utils.data import DataLoader
 
     from benchmark.console import console
     from cache.progress import rows_progress
 
+    stats = {} if stats is None else stats
     if not shards:
         return
     device = torch.device(encoder.device)
@@ -312,7 +316,14 @@ def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolde
     pending: dict[str, list] = {"embedding": [], "local": []}
     with rows_progress(f"embedding ({encoder.spec.name})", total=total, enabled=progress, console=console) as advance:
         with torch.inference_mode(), autocast:
-            for shard, start, stop, batch in loader:
+            batches = iter(loader)
+            while True:
+                asked = time.perf_counter()
+                item = next(batches, None)
+                stats["loader_wait_s"] = stats.get("loader_wait_s", 0.0) + time.perf_counter() - asked
+                if item is None:
+                    break
+                shard, start, stop, batch = item
                 outputs = encoder.encode_image(encoder.preprocess(batch.to(device, non_blocking=True)))
                 pending["embedding"].append(outputs["embedding"].to(torch.float16))
                 if "local" in outputs:
