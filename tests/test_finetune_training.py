@@ -128,3 +128,10 @@ def test_torchrun_two_processes_on_gloo_match_one_process(tmp_path):
         assert torch.allclose(two["state"][name], tensor, atol=1e-5), name
     for mine, theirs in zip(one_result.history, two["history"]):
         assert mine["train_loss"] == pytest.approx(theirs["train_loss"], abs=1e-5)
+
+
+def test_a_diverging_run_stops_with_a_clear_error(tmp_path):
+    from benchmark.errors import BenchError
+
+    with pytest.raises(BenchError, match="training loss became nan"):
+        tiny_run(tmp_path / "run", epochs=2, lr=float("inf"))

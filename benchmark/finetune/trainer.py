@@ -203,6 +203,11 @@ def fit(
                 network, model, train, config, plan, epoch, steps, optimizer, scheduler, scaler,
                 device, amp_dtype, processes, bar, task, last_val,
             )
+            if not math.isfinite(train_loss):
+                raise BenchError(
+                    f"the training loss became {train_loss} in epoch {epoch}; lower --lr or use --precision fp32 "
+                    f"(checkpoints of the epochs before are in {run_dir})"
+                )
             scores = evaluate(
                 model, val, batch_size=config.batch_size, device=device, processes=processes, amp_dtype=amp_dtype
             )
@@ -248,6 +253,8 @@ def fit(
                     highlight=False,
                 )
             processes.barrier()
+    if best_file is None:
+        raise BenchError(f"the validation loss was never finite ({result.history[-1]['val_loss']}); lower --lr")
     result.epochs_run = len(result.history)
     result.stopped_early = result.epochs_run < config.epochs
     model.load_trainable_state(ckpt.load_checkpoint(run_dir / best_file))
