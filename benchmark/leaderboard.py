@@ -156,7 +156,10 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
     """Evaluate every run, correct the gap p-values of the whole table together, and rank."""
     from fairness.multitest import adjust_p_values
 
-    ranked = [RankedRun(run, evaluate_run(run, correction=correction, **options)) for run in runs]
+    from fairness import ResamplingPlan
+
+    plan = ResamplingPlan()  # runs on the same test set share their bootstrap draws (paired replicates)
+    ranked = [RankedRun(run, evaluate_run(run, correction=correction, plan=plan, **options)) for run in runs]
     known = sorted({name for r in ranked for name in r.report.figures})
     if rank_by not in known:
         raise BenchError(ERR_RANK.format(name=rank_by, known=", ".join(known)))

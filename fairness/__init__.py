@@ -5,7 +5,7 @@ Entry point: `evaluate(...) -> FairnessReport`; see `fairness.engine` and, for e
 source, `fairness.figures` and docs/FAIRNESS.md.
 """
 
-from fairness.engine import FairnessReport, Figure, evaluate, paired_difference
+from fairness.engine import FairnessReport, Figure, ResamplingPlan, evaluate, paired_difference
 from fairness.groups import build_groups
 from fairness.multitest import adjust_p_values
 from fairness.thresholds import Thresholds, choose_thresholds, decide
@@ -13,6 +13,7 @@ from fairness.thresholds import Thresholds, choose_thresholds, decide
 __all__ = [
     "FairnessReport",
     "Figure",
+    "ResamplingPlan",
     "Thresholds",
     "adjust_p_values",
     "build_groups",

@@ -113,6 +113,22 @@ class FairnessReport:
         }
 
 
+class ResamplingPlan:
+    """Bootstrap draws shared by the runs evaluated on the same test set (a leaderboard's runs).
+
+    The draws depend only on the patients, their strata, the seed and the number of replicates, so runs
+    on the same test images reuse them: faster, and their replicates are paired.
+    """
+
+    def __init__(self):
+        self._counts: dict[str, np.ndarray] = {}
+
+    def counts(self, key: str, strata: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
+        if key not in self._counts:
+            self._counts[key] = bootstrap_counts(strata, n_boot=n_boot, rng=np.random.default_rng([seed, 0]))
+        return self._counts[key]
+
+
 def _check_inputs(y, p, kind, classes):
     if kind not in ("single", "multi"):
         raise BenchError(ERR_KIND.format(kind=kind))
@@ -211,6 +227,7 @@ def evaluate(
     seed: int = 0,
     seed_exact: bool = False,
     auc_bins: int | None = 512,
+    plan: ResamplingPlan | None = None,
 ) -> FairnessReport:
     """Evaluate one run's test predictions (see the module docstring and `fairness.figures`).
 
@@ -218,6 +235,7 @@ def evaluate(
     bins (pairs inside a bin count one half), which makes them several times faster; each bootstrap
     replicate's group AUC is then shifted by the point difference exact - binned, and the permutation test
     compares binned with binned. Point values are always exact. None: exact replicates too (slow).
+    `plan`: a `ResamplingPlan` shared by runs on the same test set, to reuse the bootstrap draws.
     """
     classes = tuple(classes)
     y, p = _check_inputs(y_test, p_test, kind, classes)
@@ -255,7 +273,6 @@ def evaluate(
 
     run = _Run(y=y, p=p, decisions=decisions, groups=groups, patient_index=patient_index, n_patients=n_patients,
                kind=kind, classes=classes, attributes=attributes, seed_exact=seed_exact)
-    rng = np.random.default_rng(seed)
 
     ones = np.ones((run.units.atom.size, 1))
     point_metrics = run.weighted(ones, np.float64, None)
@@ -268,9 +285,14 @@ def evaluate(
         binned_figures, _ = run.figures_of(binned_metrics)
 
     strata = groups.atom_of_image[run.first_image_of_patient]
+    key = hashlib.sha256()
+    key.update(patient_index.astype(np.int64).tobytes())
+    key.update(strata.astype(np.int64).tobytes())
+    key.update(f"{seed}:{n_boot}".encode())
+    resampling_key = key.hexdigest()
     boot_figures, boot_by_class, boot_groups = [], [], []
     if n_boot > 0:
-        counts = bootstrap_counts(strata, n_boot=n_boot, rng=rng)
+        counts = (plan or ResamplingPlan()).counts(resampling_key, strata, n_boot=n_boot, seed=seed)
         for start in range(0, n_boot, run.chunk()):
             unit_weights = counts[run.units.patient, start:start + run.chunk()]
             metrics = run.weighted(unit_weights, np.float32, auc_bins)
@@ -283,7 +305,9 @@ def evaluate(
     boot_by_class = _concat(boot_by_class) if boot_by_class else {}
     boot_groups = _concat(boot_groups) if boot_groups else {}
 
-    p_values = _permutation_tests(run, binned_figures, n_perm=n_perm, rng=rng, auc_bins=auc_bins) if n_perm > 0 else {}
+    permutation_rng = np.random.default_rng([seed, 1])
+    p_values = (_permutation_tests(run, binned_figures, n_perm=n_perm, rng=permutation_rng, auc_bins=auc_bins)
+                if n_perm > 0 else {})
 
     figures = {}
     tested = [name for name in point_figures if name in p_values]
@@ -308,10 +332,6 @@ def evaluate(
                           for c, cls in enumerate(classes)}
 
     group_rows = _group_rows(run, point_metrics, boot_groups, confidence=confidence, min_group_size=min_group_size)
-    key = hashlib.sha256()
-    key.update(patient_index.astype(np.int64).tobytes())
-    key.update(strata.astype(np.int64).tobytes())
-    key.update(f"{seed}:{n_boot}".encode())
     options = {
         "attributes": attributes,
         "age_bins": age_bins if isinstance(age_bins, str) else list(age_bins),
@@ -328,7 +348,7 @@ def evaluate(
     }
     return FairnessReport(figures=figures, by_class=by_class, groups=group_rows, thresholds=thresholds,
                           classes=classes, kind=kind, n_test=n, n_patients=n_patients, options=options,
-                          resampling_key=key.hexdigest())
+                          resampling_key=resampling_key)
 
 
 def _intervals(replicates: dict, names, confidence: float) -> dict:

@@ -75,10 +75,8 @@ def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray) -> np.nd
     features[:, layout.predicted()] = decisions
     features[:, layout.true_positives()] = y * decisions
     residual = p - y
-    bins = calibration_bins(p)
-    calibration = np.zeros((n, classes, N_BINS))
-    np.put_along_axis(calibration, bins[:, :, None], residual[:, :, None], axis=2)
-    features[:, layout.calibration()] = calibration.reshape(n, classes * N_BINS)
+    columns = layout.calibration().start + np.arange(classes)[None, :] * N_BINS + calibration_bins(p)
+    features[np.arange(n)[:, None], columns] = residual
     features[:, layout.abs_error()] = np.abs(residual)
     features[:, layout.correct] = np.all(decisions == y, axis=1)
     return features
@@ -108,15 +106,16 @@ class Units:
 
     @classmethod
     def build(cls, patient_of_image: np.ndarray, atom_of_image: np.ndarray, features: np.ndarray) -> "Units":
+        from scipy import sparse
+
+        n = patient_of_image.size
         keys = patient_of_image.astype(np.int64) * (int(atom_of_image.max(initial=0)) + 1) + atom_of_image
         unique_keys, unit_of_image = np.unique(keys, return_inverse=True)
         unit_of_image = unit_of_image.reshape(-1)
         first = np.zeros(unique_keys.size, dtype=np.int64)
-        first[unit_of_image[::-1]] = np.arange(unit_of_image.size)[::-1]
-        summed = np.zeros((unique_keys.size, features.shape[1]))
-        order = np.argsort(unit_of_image, kind="stable")
-        starts = np.searchsorted(unit_of_image[order], np.arange(unique_keys.size))
-        summed[:] = np.add.reduceat(features[order], starts, axis=0) if features.shape[0] else 0.0
+        first[unit_of_image[::-1]] = np.arange(n)[::-1]
+        membership = sparse.csr_matrix((np.ones(n), (unit_of_image, np.arange(n))), shape=(unique_keys.size, n))
+        summed = np.asarray(membership @ features)
         return cls(unit_of_image, patient_of_image[first], atom_of_image[first], summed)
 
 
