@@ -221,6 +221,8 @@ class PixelStore:
         shard_rows: int = PIXEL_SHARD_ROWS,
     ) -> PixelStore:
         """The pixel store of `manifest` at `size`, decoding only what no earlier run finished."""
+        if manifest.height == 0:
+            raise BenchError("the manifest has no rows: there are no images to decode. Check the dataset root and its CSV.")
         root = Path(root)
         digest = _manifest_digest(manifest)
         path = pixel_store_path(workdir, digest, size)

@@ -180,6 +180,8 @@ def extract(
         raise BenchError(f"--batch-size must be at least 1, got {batch_size}")
     if workers < 0:
         raise BenchError(f"--workers must be 0 or more, got {workers}")
+    if manifest.height == 0:
+        raise BenchError("the manifest has no rows: there is nothing to extract. Check the dataset root and its CSV.")
     device = check_device(device)
     workdir = Path(workdir)
     manifest_digest = digest_of_manifest(manifest)

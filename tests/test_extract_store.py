@@ -149,3 +149,19 @@ def test_bad_arguments_are_clear_errors(dataset, tmp_path, monkeypatch):
         _extract(FakeEncoder(), manifest, root, tmp_path / "w", device="cuda")
     with pytest.raises(BenchError, match="batch-size"):
         _extract(FakeEncoder(), manifest, root, tmp_path / "w", batch_size=0)
+
+
+def test_loader_workers_and_batch_size_do_not_change_the_store(dataset, tmp_path):
+    manifest, root = dataset
+    serial = EmbeddingStore.open(_extract(FakeEncoder(), manifest, root, tmp_path / "a"))
+    parallel = EmbeddingStore.open(_extract(FakeEncoder(), manifest, root, tmp_path / "b", workers=2, batch_size=3))
+    np.testing.assert_allclose(
+        parallel.image_embeddings().astype(np.float32), serial.image_embeddings().astype(np.float32), rtol=1e-3, atol=1e-3
+    )
+    assert parallel.identity == serial.identity
+
+
+def test_an_empty_manifest_is_a_clear_error(dataset, tmp_path):
+    manifest, root = dataset
+    with pytest.raises(BenchError, match="no rows"):
+        _extract(FakeEncoder(), manifest.head(0), root, tmp_path / "w")
