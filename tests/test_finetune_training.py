@@ -135,3 +135,10 @@ def test_a_diverging_run_stops_with_a_clear_error(tmp_path):
 
     with pytest.raises(BenchError, match="training loss became nan"):
         tiny_run(tmp_path / "run", epochs=2, lr=float("inf"))
+
+
+def test_bf16_autocast_path_trains(tmp_path):
+    result, _, probs = tiny_run(tmp_path / "run", epochs=1, precision="bf16")
+    assert np.isfinite(result.history[0]["train_loss"]) and np.allclose(probs.sum(axis=1), 1)
+    fp32 = tiny_run(tmp_path / "fp32", epochs=1)[2]
+    assert not np.array_equal(probs, fp32)  # autocast really ran in bfloat16
