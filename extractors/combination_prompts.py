@@ -65,7 +65,9 @@ def combination_prompts(spec: EncoderSpec, file: Path, classes: tuple[str, ...])
     """`n_prompts` prompts per class drawn from its combinations (all when there are fewer), in class order."""
     data = read_combination_file(file)
     if data["style"] != spec.prompt_style:
-        raise BenchError(f"{file}: style {data['style']!r} does not match encoder {spec.name!r} ({spec.prompt_style!r}).")
+        raise BenchError(
+            f"{file}: style {data['style']!r} does not match encoder {spec.name!r} ({spec.prompt_style!r})."
+        )
     missing = [name for name in classes if name not in data["classes"]]
     if missing:
         raise BenchError(f"{file}: no prompt lists for class(es) {missing}; add them under 'classes'.")

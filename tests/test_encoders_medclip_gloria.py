@@ -243,7 +243,8 @@ def test_missing_tokenizer_names_the_files_and_places(tmp_path, monkeypatch):
 def test_tokenizer_found_next_to_the_weights(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nheart\nlarge\n")
     tokenizer = load_tokenizer("emilyalsentzer/Bio_ClinicalBERT", near=tmp_path)
-    assert tokenizer.convert_ids_to_tokens(tokenizer("Large heart")["input_ids"]) == ["[CLS]", "large", "heart", "[SEP]"]
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer("Large heart")["input_ids"])
+    assert tokens == ["[CLS]", "large", "heart", "[SEP]"]
 
 
 # --- text towers -----------------------------------------------------------------------------------------
@@ -253,7 +254,7 @@ def test_medclip_text_embedding_does_not_depend_on_batching(encoders):
     encoder = encoders["tiny-medclip-rn"]
     with torch.inference_mode():
         alone = encoder.encode_text(["small effusion"])["embedding"]
-        batched = encoder.encode_text(["small effusion", "persistent severe cardiomegaly with prominent upper lobe vessels"])
+        batched = encoder.encode_text(["small effusion", "persistent severe cardiomegaly with prominent upper lobe"])
     torch.testing.assert_close(batched["embedding"][:1], alone, rtol=1e-5, atol=1e-6)
 
 
@@ -369,7 +370,7 @@ def test_lora_targets_wrap_the_image_tower(encoders, name):
     tower = encoder.image_tower()
     tower.requires_grad_(False)
     peft_model = get_peft_model(tower, LoraConfig(r=2, lora_alpha=2, target_modules=encoder.lora_targets))
-    wrapped = {module_name.split(".")[-1] for module_name, module in peft_model.named_modules() if hasattr(module, "lora_A")}
+    wrapped = {path.split(".")[-1] for path, module in peft_model.named_modules() if hasattr(module, "lora_A")}
     assert wrapped == set(encoder.lora_targets)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     assert trainable and all(p.requires_grad for n, p in peft_model.named_parameters() if "lora_" in n)
@@ -407,7 +408,7 @@ def test_prompt_file_is_user_replaceable(tmp_path):
     path = tmp_path / "gloria.json"
     path.write_text(json.dumps(data))
     prompts = prompt_set(spec, ["Mass"], path=path)
-    all_four = {"mass in the left lung", "mass in the right lung", "large mass in the left lung", "large mass in the right lung"}
+    all_four = {f"{size}mass in the {side} lung" for size in ("", "large ") for side in ("left", "right")}
     assert len(prompts) == 2 and {p.text for p in prompts} <= all_four
     with pytest.raises(BenchError, match="Nodule"):
         prompt_set(spec, ["Mass", "Nodule"], path=path)
@@ -441,7 +442,8 @@ def test_gloria_checkpoint_with_omegaconf_config_loads_safely(encoders, tmp_path
     class ModelCheckpoint:
         pass
 
-    modules = {name: types.ModuleType(name) for name in ("omegaconf", "pytorch_lightning", "pytorch_lightning.callbacks")}
+    parents = ("omegaconf", "pytorch_lightning", "pytorch_lightning.callbacks")
+    modules = {name: types.ModuleType(name) for name in parents}
     for module_name, cls in (
         ("omegaconf.dictconfig", DictConfig),
         ("pytorch_lightning.callbacks.model_checkpoint", ModelCheckpoint),
@@ -492,7 +494,10 @@ def test_gloria_similarity_scores_each_prompt_as_if_alone(monkeypatch):
         mask[prompt, 1 : 1 + n_words] = True
     together = gloria_similarity(image_global, image_local, text_global, words, mask)
     alone = torch.cat(
-        [gloria_similarity(image_global, image_local, text_global[p : p + 1], words[p : p + 1], mask[p : p + 1]) for p in range(4)],
+        [
+            gloria_similarity(image_global, image_local, text_global[p : p + 1], words[p : p + 1], mask[p : p + 1])
+            for p in range(4)
+        ],
         dim=1,
     )
     torch.testing.assert_close(together, alone)

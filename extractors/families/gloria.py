@@ -48,8 +48,11 @@ WORD_TEMPERATURE = 5.0
 def family_setting(spec: EncoderSpec, key: str):
     """`spec.extra[key]`, or a BenchError naming the encoder and the missing setting."""
     if key not in spec.extra:
-        raise BenchError(f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json).")
+        raise BenchError(
+            f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json)."
+        )
     return spec.extra[key]
+
 
 class GloriaImageEncoder(nn.Module):
     """ResNet + global and local embedders; keys `model.*`, `global_embedder.*`, `local_embedder.weight`.
@@ -238,7 +241,9 @@ def gloria_similarity(
         )
 
 
-def _global_plus_local(image_global, image_local, text_global, words, word_mask, attention_temperature, word_temperature):
+def _global_plus_local(
+    image_global, image_local, text_global, words, word_mask, attention_temperature, word_temperature
+):
     """The body of `gloria_similarity` on float32 tensors.
 
     All words of a group of prompts go through two large matrix products (instead of two small ones per

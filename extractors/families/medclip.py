@@ -64,8 +64,11 @@ SWIN_RENAMES_FROM_TRANSFORMERS_4 = (
 def family_setting(spec: EncoderSpec, key: str):
     """`spec.extra[key]`, or a BenchError naming the encoder and the missing setting."""
     if key not in spec.extra:
-        raise BenchError(f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json).")
+        raise BenchError(
+            f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json)."
+        )
     return spec.extra[key]
+
 
 class MedClipTextModel(nn.Module):
     """BERT + bias-free projection; keys `model.*`, `projection_head.weight` as in the official file."""
