@@ -128,7 +128,7 @@ def build_zeroshot(store, classes, kind: str, options: HeadOptions):
         text["class_name"],
         classes,
         polarity=text.get("polarity"),
-        ensemble=STYLE_ENSEMBLE.get(style, "prototype"),
+        ensemble=encoder.get("extra", {}).get("prompt_ensemble") or STYLE_ENSEMBLE.get(style, "prototype"),
         logit_scale=STYLE_LOGIT_SCALE.get(style, 100.0),
         temperature=options.zeroshot_temperature,
         kind=kind,

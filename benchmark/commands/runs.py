@@ -27,7 +27,7 @@ def run(args) -> int:
     workdir = resolve_workdir(args.workdir)
     runs = list_runs(workdir, task=args.task)
     if args.json:
-        console.print_json(json.dumps([run.as_dict() for run in runs]))
+        console.out(json.dumps([run.as_dict() for run in runs], indent=2), highlight=False)
         return 0
     if not runs:
         where = f"task {args.task!r} in " if args.task else ""

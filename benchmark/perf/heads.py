@@ -130,7 +130,7 @@ def _run(args) -> int:
         result["auc_difference"] = abs(result["sklearn"]["test_macro_auc"] - ours_auc)
 
     if args.json:
-        console.print_json(json.dumps(result))
+        console.out(json.dumps(result, indent=2), highlight=False)
     else:
         _print_table(result, console)
     return 0
