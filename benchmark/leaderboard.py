@@ -160,6 +160,13 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
 
     plan = ResamplingPlan()  # runs on the same test set share their bootstrap draws (paired replicates)
     ranked = [RankedRun(run, evaluate_run(run, correction=correction, plan=plan, **options)) for run in runs]
+    for r in ranked:
+        missing = r.report.options.get("attributes_without_values")
+        if missing:
+            from benchmark.console import err_console
+
+            err_console.print(f"[yellow]note[/] {r.run.source}: no values for {', '.join(missing)} "
+                              f"(add sex / age columns); those groups and their figures are left out", highlight=False)
     known = sorted({name for r in ranked for name in r.report.figures})
     if rank_by not in known:
         raise BenchError(ERR_RANK.format(name=rank_by, known=", ".join(known)))

@@ -21,7 +21,7 @@ import numpy as np
 from benchmark.errors import BenchError
 from fairness.curves import average_precision
 from fairness.figures import GroupIndex, compute_figures, figure_groups, is_gap, permuted_attribute
-from fairness.groups import GroupSet, atoms_from_codes, build_groups, parse_attribute_list
+from fairness.groups import ERR_UNKNOWN_ATTRIBUTE, GroupSet, atoms_from_codes, build_groups, parse_attribute_list
 from fairness.metrics import PER_CLASS, GroupMetrics, group_metrics, nanmean
 from fairness.multitest import adjust_p_values
 from fairness.resampling import (
@@ -251,8 +251,15 @@ def evaluate(
         attributes.append("sex_age")  # the seed study's F1 gaps are means over sex x age cells
     available = {"sex": sex is not None, "age": age is not None}
     available.update({name: True for name in (columns or {})})
-    attributes = [a for a in attributes if all(available.get(part, False) for part in
-                                                ([a] if a in available else a.split("_")))]
+    unavailable = []
+    for attribute in list(attributes):
+        parts = [attribute] if attribute in available else attribute.split("_")
+        unknown = [part for part in parts if part not in available]
+        if unknown:
+            raise BenchError(ERR_UNKNOWN_ATTRIBUTE.format(name=attribute, known=", ".join(available)))
+        if not all(available[part] for part in parts):
+            unavailable.append(attribute)  # no values given (e.g. a file without a sex column): reported
+    attributes = [a for a in attributes if a not in unavailable]
     if attributes:
         groups = build_groups(n=n, sex=sex, age=age, columns=columns, attributes=attributes, age_bins=age_bins,
                               seed_exact=seed_exact)
@@ -334,6 +341,7 @@ def evaluate(
     group_rows = _group_rows(run, point_metrics, boot_groups, confidence=confidence, min_group_size=min_group_size)
     options = {
         "attributes": attributes,
+        "attributes_without_values": unavailable,
         "age_bins": age_bins if isinstance(age_bins, str) else list(age_bins),
         "n_boot": n_boot,
         "n_perm": n_perm,

@@ -129,3 +129,12 @@ def test_age_groups_binary_decades_and_custom_cuts():
     with pytest.raises(BenchError) as error:
         age_codes(ages, cuts=(60, 40))
     assert str(error.value) == ERR_AGE_CUTS.format(cuts=[60.0, 40.0])
+
+
+def test_unknown_attributes_fail_and_attributes_without_values_are_reported():
+    y, p, sex, age = hand_example()
+    with pytest.raises(BenchError, match="unknown group attribute 'race'"):
+        run(y, p, sex, age, attributes=("sex", "race"))
+    report = evaluate(y_test=y, p_test=p, kind="single", classes=("c0", "c1"), sex=sex, age=None, n_boot=0, n_perm=0)
+    assert report.options["attributes_without_values"] == ["age", "sex_age"]
+    assert "auc_gap_sex" in report.figures and "f1_gap_sex" not in report.figures
