@@ -159,7 +159,9 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
     from fairness import ResamplingPlan
 
     plan = ResamplingPlan()  # runs on the same test set share their bootstrap draws (paired replicates)
-    ranked = [RankedRun(run, evaluate_run(run, correction=correction, plan=plan, **options)) for run in runs]
+    tested = set(SHOWN_FIGURES) | {rank_by}  # the table's family; other gaps need no permutations here
+    ranked = [RankedRun(run, evaluate_run(run, correction=correction, plan=plan, tested_figures=tested, **options))
+              for run in runs]
     for r in ranked:
         missing = r.report.options.get("attributes_without_values")
         if missing:

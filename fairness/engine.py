@@ -228,6 +228,7 @@ def evaluate(
     seed_exact: bool = False,
     auc_bins: int | None = 512,
     plan: ResamplingPlan | None = None,
+    tested_figures=None,
 ) -> FairnessReport:
     """Evaluate one run's test predictions (see the module docstring and `fairness.figures`).
 
@@ -236,6 +237,7 @@ def evaluate(
     replicate's group AUC is then shifted by the point difference exact - binned, and the permutation test
     compares binned with binned. Point values are always exact. None: exact replicates too (slow).
     `plan`: a `ResamplingPlan` shared by runs on the same test set, to reuse the bootstrap draws.
+    `tested_figures`: names of the gap figures to test by permutation (None: every gap figure).
     """
     classes = tuple(classes)
     y, p = _check_inputs(y_test, p_test, kind, classes)
@@ -313,8 +315,8 @@ def evaluate(
     boot_groups = _concat(boot_groups) if boot_groups else {}
 
     permutation_rng = np.random.default_rng([seed, 1])
-    p_values = (_permutation_tests(run, binned_figures, n_perm=n_perm, rng=permutation_rng, auc_bins=auc_bins)
-                if n_perm > 0 else {})
+    p_values = (_permutation_tests(run, binned_figures, n_perm=n_perm, rng=permutation_rng, auc_bins=auc_bins,
+                                   tested=tested_figures) if n_perm > 0 else {})
 
     figures = {}
     tested = [name for name in point_figures if name in p_values]
@@ -375,10 +377,13 @@ def _overall_only(n: int) -> GroupSet:
                     radix=np.zeros(0, dtype=np.int64))
 
 
-def _permutation_tests(run: _Run, point_figures: dict, *, n_perm: int, rng, auc_bins) -> dict:
-    """Raw permutation p-values of the gap figures, one permutation set per shuffled attribute."""
+def _permutation_tests(run: _Run, point_figures: dict, *, n_perm: int, rng, auc_bins, tested=None) -> dict:
+    """Raw permutation p-values of the gap figures (or those in `tested`), one permutation set per shuffled
+    attribute."""
     by_attribute: dict[str, list[str]] = {}
     for name in point_figures:
+        if tested is not None and name not in tested:
+            continue
         attr = permuted_attribute(name)
         if is_gap(name) and attr is not None and np.isfinite(point_figures[name][0]):
             by_attribute.setdefault(attr, []).append(name)
