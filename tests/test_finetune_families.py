@@ -70,7 +70,7 @@ def test_perf_finetune_reports_the_three_modes_side_by_side(capsys):
 
     from benchmark.cli import main
 
-    assert main(["perf", "finetune", "--json", "--steps", "1", "--warmup", "0", "--batch-size", "4"]) == 0
+    assert main(["perf", "finetune", "--json", "--steps", "1", "--rounds", "1", "--warmup", "0", "--batch-size", "4"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert list(report["modes"]) == ["frozen forward", "lora", "full"]
     assert report["modes"]["frozen forward"]["ratio_to_frozen_forward"] == 1.0
