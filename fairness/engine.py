@@ -41,6 +41,8 @@ ERR_PROBABILITIES = "p_test must hold probabilities in [0, 1]; found {value!r} a
 ERR_KIND = "kind must be 'single' or 'multi', got {kind!r}"
 ERR_SINGLE = "kind='single' needs exactly one positive label per row; row {row} has {count}"
 ERR_EMPTY = "no test images to evaluate; the predictions need rows with split 'test'"
+ERR_NO_ATTRIBUTE = "no groups of attribute {attribute!r} in this report; attributes: {known}"
+ERR_NO_METRIC = "no per-group metric {metric!r}; per-group metrics: {known}"
 ERR_PATIENTS = "patient_ids has {got} values for {n} images; give one patient id per image"
 
 DEFAULT_ATTRIBUTES = ("sex", "age", "sex_age")
@@ -86,6 +88,36 @@ class FairnessReport:
     n_patients: int
     options: dict
     resampling_key: str = ""
+
+    def _levels(self, metric: str, attribute: str) -> list:
+        rows = [row for row in self.groups if row["attribute"] == attribute]
+        if not rows:
+            known = sorted({row["attribute"] for row in self.groups} - {"overall"})
+            raise BenchError(ERR_NO_ATTRIBUTE.format(attribute=attribute, known=", ".join(known)))
+        if metric not in rows[0]["metrics"]:
+            raise BenchError(ERR_NO_METRIC.format(metric=metric, known=", ".join(rows[0]["metrics"])))
+        return [row["metrics"][metric] for row in rows]
+
+    def difference(self, metric: str, attribute: str) -> Figure:
+        """max - min over the attribute's groups of a per-group (macro) metric, with its bootstrap CI."""
+        return self._spread(metric, attribute, lambda v, axis: np.max(v, axis=axis) - np.min(v, axis=axis))
+
+    def ratio(self, metric: str, attribute: str) -> Figure:
+        """min / max over the attribute's groups of a per-group (macro) metric, with its bootstrap CI."""
+        def min_over_max(values, axis):
+            high = np.max(values, axis=axis)
+            return np.divide(np.min(values, axis=axis), high, out=np.full(np.shape(high), np.nan), where=high > 0)
+
+        return self._spread(metric, attribute, min_over_max)
+
+    def _spread(self, metric: str, attribute: str, reduce) -> Figure:
+        figures = self._levels(metric, attribute)
+        value = float(reduce(np.array([fig.value for fig in figures]), 0))
+        if any(fig.replicates is None for fig in figures):
+            return Figure(value=value, ci=(float("nan"), float("nan")))
+        replicates = reduce(np.stack([fig.replicates for fig in figures]), 0)
+        return Figure(value=value, ci=percentile_interval(replicates, confidence=self.options["confidence"]),
+                      replicates=replicates)
 
     def as_dict(self) -> dict:
         return {
@@ -456,7 +488,8 @@ def _group_rows(run: _Run, point: GroupMetrics, boot: dict, *, confidence: float
             if name == "average_precision":
                 metrics[name] = Figure(value=float(precision[g]), ci=(np.nan, np.nan))
             else:
-                metrics[name] = Figure(value=float(point_summary[name][0, g]), ci=intervals[(g, name)])
+                metrics[name] = Figure(value=float(point_summary[name][0, g]), ci=intervals[(g, name)],
+                                       replicates=columns.get((g, name)))
         rows.append({
             "attribute": attr,
             "level": level,

@@ -134,3 +134,18 @@ def test_binned_replicate_auc_is_close_to_exact():
         assert binned.figures[name].value == exact.figures[name].value
         assert np.max(np.abs(binned.figures[name].replicates - exact.figures[name].replicates)) < 3e-3
     assert np.array_equal(binned.figures["macro_f1"].replicates, exact.figures["macro_f1"].replicates)
+
+
+def test_difference_and_ratio_of_any_group_metric():
+    data = simulate(np.random.default_rng(10), patients=300, female_signal=0.7)
+    report = evaluate(**data, **COMMON, n_boot=100)
+    gap = report.difference("auc", "sex")
+    assert gap.value == pytest.approx(report.figures["auc_gap_sex"].value, abs=1e-12)
+    assert gap.ci == pytest.approx(report.figures["auc_gap_sex"].ci, abs=1e-9)
+    rows = {row["level"]: row["metrics"]["tpr"].value for row in report.groups if row["attribute"] == "age"}
+    assert report.ratio("tpr", "age").value == pytest.approx(min(rows.values()) / max(rows.values()), abs=1e-12)
+    assert report.ratio("tpr", "age").ci[0] <= report.ratio("tpr", "age").ci[1] <= 1
+    with pytest.raises(BenchError, match="no groups of attribute 'race'"):
+        report.difference("auc", "race")
+    with pytest.raises(BenchError, match="no per-group metric 'recall'"):
+        report.difference("recall", "sex")
