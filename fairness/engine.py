@@ -32,7 +32,7 @@ from fairness.resampling import (
     permutation_p_value,
     permuted_patient_codes,
 )
-from fairness.stats import Units, fixed_atom_stats, image_features, variable_atom_stats
+from fairness.stats import Units, fixed_atom_stats, image_features, rank_bins, variable_atom_stats
 from fairness.thresholds import Thresholds, choose_thresholds, decide
 
 ERR_SHAPE = "y_test has shape {y}, p_test has shape {p}; both must be [n images, {c} classes]"
@@ -211,6 +211,14 @@ class _Run:
         self.patient_index, self.n_patients = patient_index, n_patients
         self.first_image_of_unit = first_index(self.units.unit_of_image, self.units.atom.size)
         self.first_image_of_patient = first_index(patient_index, n_patients)
+        self._rank_bins = (None, None)
+
+    def rank_bins(self, auc_bins):
+        if auc_bins is None:
+            return None
+        if self._rank_bins[0] != auc_bins:  # computed once per run, shared by every pass
+            self._rank_bins = (auc_bins, [rank_bins(self.p[:, c], auc_bins) for c in range(self.p.shape[1])])
+        return self._rank_bins[1]
 
     def chunk(self) -> int:
         return max(1, CHUNK_ELEMENTS // max(1, self.y.shape[0]))
@@ -221,12 +229,13 @@ class _Run:
 
     def weighted(self, unit_weights, dtype, auc_bins) -> GroupMetrics:
         stats = fixed_atom_stats(self.units, unit_weights, scores=self.p, y=self.y,
-                                 atom_of_image=self.groups.atom_of_image, dtype=dtype, auc_bins=auc_bins)
+                                 atom_of_image=self.groups.atom_of_image, dtype=dtype, auc_bins=auc_bins,
+                                 bins_by_class=self.rank_bins(auc_bins))
         return group_metrics(stats, self.masks, kind=self.kind)
 
     def permuted(self, unit_atoms, auc_bins) -> GroupMetrics:
         stats = variable_atom_stats(self.units, unit_atoms, scores=self.p, y=self.y, dtype=np.float32,
-                                    auc_bins=auc_bins)
+                                    auc_bins=auc_bins, bins_by_class=self.rank_bins(auc_bins))
         return group_metrics(stats, self.masks, kind=self.kind)
 
 
@@ -428,8 +437,9 @@ def _permutation_tests(run: _Run, point_figures: dict, *, n_perm: int, rng, auc_
         if not positions:
             continue
         collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
-        for start in range(0, n_perm, run.chunk()):
-            size = min(run.chunk(), n_perm - start)
+        step = max(1, run.chunk() // 4)  # a permutation chunk holds one 0/1 membership matrix per atom
+        for start in range(0, n_perm, step):
+            size = min(step, n_perm - start)
             shuffled = permuted_patient_codes(patient_codes[:, positions], n_perm=size, rng=rng)
             codes = np.broadcast_to(unit_codes, (size,) + unit_codes.shape).copy()
             codes[:, :, positions] = shuffled[:, run.units.patient, :]

@@ -226,13 +226,14 @@ def _row_cumsum(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bins, dtype) -> np.ndarray:
+def _mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bins, dtype, bins_by_class=None):
     """Pair sums [B, C, K, K] with scores rounded to `n_bins` rank bins (pairs inside a bin count 1/2).
 
     Image i carries the weights of row `columns[i]` of `weights` [U, B] (its unit). With `atom_of_image`
     [n], images keep their atom; with `atom_of_image` None, `weights` [K, U, B] gives each atom's own
     weighting of the units (a permutation's 0/1 memberships). Cost per class: one sparse product, whose
-    rows are (rank bin, label, atom), then work on bins only.
+    rows are (rank bin, label, atom), then work on bins only. `bins_by_class`: `rank_bins` of each class's
+    scores when already computed.
     """
     from scipy import sparse
 
@@ -249,7 +250,7 @@ def _mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bi
     for c in range(classes):
         if y[:, c].min() == y[:, c].max():
             continue
-        bins = rank_bins(scores[:, c], n_bins)
+        bins = bins_by_class[c] if bins_by_class is not None else rank_bins(scores[:, c], n_bins)
         width = int(bins.max()) + 1
         if fixed:
             rows = (bins * 2 + y[:, c]) * atoms.size + local_atom
@@ -269,7 +270,7 @@ def _mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bi
 
 
 def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_of_image, dtype=np.float64,
-                     auc_bins: int | None = None) -> AtomStats:
+                     auc_bins: int | None = None, bins_by_class=None) -> AtomStats:
     """Statistics for B weightings of the units, `unit_weights` [U, B] (replicates last); images keep their atom.
 
     `auc_bins` None: exact AUC sums; an int: scores rounded to that many rank bins (much faster).
@@ -285,12 +286,12 @@ def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_
         pairs = _mann_whitney_fixed(scores, y, atom_of_image, weights_t[units.unit_of_image], atoms, dtype)
     else:
         pairs = _mann_whitney_binned(scores, y, units.unit_of_image, weights_t, atom_of_image, atoms, auc_bins,
-                                     dtype)
+                                     dtype, bins_by_class)
     return AtomStats(sums, pairs, atoms, Layout(y.shape[1]))
 
 
 def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtype=np.float64,
-                        auc_bins: int | None = None) -> AtomStats:
+                        auc_bins: int | None = None, bins_by_class=None) -> AtomStats:
     """Statistics for B re-assignments of units to atoms [B, U] (permutations), every unit weighted 1."""
     unit_atoms = np.asarray(unit_atoms)
     atoms = np.unique(unit_atoms)
@@ -302,5 +303,6 @@ def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtyp
         pairs = _mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype)
     else:
         memberships = np.stack([np.ascontiguousarray((unit_atoms == atom).T, dtype=dtype) for atom in atoms])
-        pairs = _mann_whitney_binned(scores, y, units.unit_of_image, memberships, None, atoms, auc_bins, dtype)
+        pairs = _mann_whitney_binned(scores, y, units.unit_of_image, memberships, None, atoms, auc_bins, dtype,
+                                     bins_by_class)
     return AtomStats(sums, pairs, atoms, Layout(y.shape[1]))
