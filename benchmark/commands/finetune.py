@@ -23,8 +23,10 @@ def register(subparsers, common) -> None:
     parser.add_argument("--task", required=True, help="task name, e.g. nih6x200, nih14, nofinding")
     parser.add_argument("--method", required=True, choices=["lora", "full"], help="LoRA adapters or every weight")
     parser.add_argument("--dataset", default="nih", help="registered dataset name (default: nih)")
-    parser.add_argument("--preset", default="seed-study",
-                        help="hyperparameter preset: seed-study (default), quick, seed-study-noaug")
+    from benchmark.finetune.config import PRESETS
+
+    parser.add_argument("--preset", default="seed-study", choices=list(PRESETS),
+                        help="hyperparameter preset (default seed-study; see docs/finetune.md)")
     parser.add_argument("--head", choices=["linear", "mlp"], default=None, help="classification head (default linear)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (seed-study: 100)")
     parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate (seed-study: 1e-4)")

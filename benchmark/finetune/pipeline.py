@@ -24,7 +24,7 @@ from benchmark.errors import BenchError
 from benchmark.finetune import checkpoint as ckpt
 from benchmark.finetune.config import FineTuneConfig
 from benchmark.finetune.data import SplitData
-from benchmark.finetune.distributed import Processes, process_device, processes_from_environment
+from benchmark.finetune.distributed import process_device, processes_from_environment
 from benchmark.finetune.model import build_model
 from benchmark.finetune.trainer import TrainResult, fit, predict_logits, probabilities, seeded
 
