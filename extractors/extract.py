@@ -15,6 +15,7 @@ batch size and of the number of ranks, so every way of running writes the same s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -105,10 +106,15 @@ def prompt_sets(spec, encoder=None) -> dict[str, list[tuple[str, str, str]]]:
     return sets
 
 
+SPEC_FIELDS_NOT_IN_IDENTITY = ("description", "licence", "paper")
+"""Spec fields that only describe the encoder to people; editing them does not invalidate stores."""
+
+
 def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict) -> dict[str, Any]:
     """The identity of the store of encoder `spec` with those weights over that manifest."""
+    described = spec.to_json() if hasattr(spec, "to_json") else dataclasses.asdict(spec)
     return store_identity(
-        encoder=spec.to_json() if hasattr(spec, "to_json") else spec,
+        encoder={key: value for key, value in described.items() if key not in SPEC_FIELDS_NOT_IN_IDENTITY},
         weights_digest=weights_digest,
         preprocessing={"pixels": pipeline_settings(spec.preprocess.pixel_size), "encoder": spec.preprocess},
         manifest_digest=manifest_digest,

@@ -165,3 +165,15 @@ def test_an_empty_manifest_is_a_clear_error(dataset, tmp_path):
     manifest, root = dataset
     with pytest.raises(BenchError, match="no rows"):
         _extract(FakeEncoder(), manifest.head(0), root, tmp_path / "w")
+
+
+def test_descriptive_spec_fields_do_not_invalidate_a_store(dataset, tmp_path):
+    from extractors.extract import SPEC_FIELDS_NOT_IN_IDENTITY, identity_of
+    from extractors.registry import get_spec
+
+    spec = get_spec("tiny-clip")
+    edited = replace(spec, **{name: "edited" for name in SPEC_FIELDS_NOT_IN_IDENTITY})
+    assert identity_of(edited, "random-init", "d" * 64, {}) == identity_of(spec, "random-init", "d" * 64, {})
+    assert identity_of(replace(spec, context_length=spec.context_length + 1), "random-init", "d" * 64, {}) != identity_of(
+        spec, "random-init", "d" * 64, {}
+    )

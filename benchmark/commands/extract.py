@@ -49,8 +49,11 @@ def run(args) -> int:
     from cache.embeddings import EmbeddingStore
     from extractors.extract import check_device, extract
 
+    import time
+
     workdir = resolve_workdir(args.workdir)
     check_device(args.device)
+    started = time.time()
     dataset = load_nih(args.root)
     rank = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 registers and reports
     if rank == 0:
@@ -73,6 +76,8 @@ def run(args) -> int:
         return 0
     store = EmbeddingStore.open(path)
     excluded = int(store.excluded.sum())
+    if path.stat().st_mtime < started:
+        console.print(f"cache hit: this extraction was done on {store.attrs.get('created', '?')}")
     console.print(f"[bold]store:[/] {path}")
     console.print(
         f"  {store.model} ({store.weights_tag}) · {len(store)} images · embedding dim {store.embed_dim}"
