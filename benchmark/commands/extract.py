@@ -49,6 +49,7 @@ def run(args) -> int:
     from cache.embeddings import EmbeddingStore
     from extractors.extract import check_device, extract
 
+    import json
     import time
 
     workdir = resolve_workdir(args.workdir)
@@ -78,6 +79,14 @@ def run(args) -> int:
     excluded = int(store.excluded.sum())
     if path.stat().st_mtime < started:
         console.print(f"cache hit: this extraction was done on {store.attrs.get('created', '?')}")
+    else:
+        timings = json.loads(store.attrs.get("timings", "{}"))
+        if timings.get("embed_images_s"):
+            rows, seconds = timings.get("embedded_rows", 0), timings["embed_images_s"]
+            console.print(
+                f"embedded {rows} images in {seconds:.1f} s ({rows / seconds:,.1f} img/s); pixel store "
+                f"{timings.get('pixel_store_s', 0):.1f} s; prompt text {timings.get('embed_text_s', 0):.1f} s"
+            )
     console.print(f"[bold]store:[/] {path}")
     console.print(
         f"  {store.model} ({store.weights_tag}) · {len(store)} images · embedding dim {store.embed_dim}"
