@@ -84,8 +84,8 @@ def run(args) -> int:
         if timings.get("embed_images_s"):
             rows, seconds = timings.get("embedded_rows", 0), timings["embed_images_s"]
             console.print(
-                f"embedded {rows} images in {seconds:.1f} s ({rows / seconds:,.1f} img/s); pixel store "
-                f"{timings.get('pixel_store_s', 0):.1f} s; prompt text {timings.get('embed_text_s', 0):.1f} s"
+                f"embedded {rows} images in {seconds:.2f} s ({rows / seconds:,.1f} img/s); pixel store "
+                f"{timings.get('pixel_store_s', 0):.2f} s; prompt text {timings.get('embed_text_s', 0):.2f} s"
             )
     console.print(f"[bold]store:[/] {path}")
     console.print(
