@@ -24,7 +24,7 @@ from benchmark.errors import BenchError
 DEFAULT_RANK = "worst_f1_gap"
 SHOWN_FIGURES = ("accuracy", "macro_f1", "macro_auc", "f1_gap_sex", "f1_gap_age", "eqodds_sex", "eqodds_age",
                  "auc_gap_sex", "auc_gap_age", "ece_gap_sex", "ece_gap_age")
-TABLE_FIGURES = SHOWN_FIGURES[:7]
+TABLE_FIGURES = SHOWN_FIGURES[:5]
 """The rich table shows fewer columns so that it fits a terminal; md, csv and json show them all."""
 HIGHER_IS_BETTER_PREFIXES = ("accuracy", "macro_", "worst_group_auc", "worst_class_", "es_auc_")
 FORMATS = ("table", "md", "csv", "json")
@@ -223,12 +223,21 @@ def to_json(ranked: list[RankedRun]) -> dict:
     return {"runs": out}
 
 
-def format_figure(figure, *, alpha: float = 0.05) -> str:
-    """ "value [lo, hi]" plus " *" when significant after correction and " !" when flagged."""
+def _short(value: float) -> str:
+    """0.123 -> ".123", -0.045 -> "-.045" (for narrow terminal columns)."""
+    return f"{value:.3f}".replace("0.", ".", 1) if abs(value) < 1 else f"{value:.3f}"
+
+
+def format_figure(figure, *, alpha: float = 0.05, compact: bool = False) -> str:
+    """ "value [lo, hi]" plus " *" when significant after correction and " !" when flagged.
+
+    `compact`: the CI on a second line, without leading zeros."""
     if figure is None or not np.isfinite(figure.value):
         return "n/a"
     text = f"{figure.value:.3f}"
-    if np.isfinite(figure.ci[0]):
+    if np.isfinite(figure.ci[0]) and compact:
+        text += f"\n[{_short(figure.ci[0])},{_short(figure.ci[1])}]"
+    elif np.isfinite(figure.ci[0]):
         text += f" [{figure.ci[0]:.3f}, {figure.ci[1]:.3f}]"
     if figure.p_adj is not None and figure.p_adj < alpha:
         text += " *"
@@ -243,17 +252,29 @@ def columns_for(ranked: list[RankedRun], rank_by: str) -> list[str]:
     return shown
 
 
+def short_label(run: RunInput) -> str:
+    """A name that fits a terminal: outside files keep their NAME, workdir runs show encoder and method."""
+    if run.method == "external" or not run.encoder:
+        return run.name
+    return f"{run.encoder} {run.method} ({run.name[-8:]})"
+
+
 def rows(ranked: list[RankedRun], rank_by: str, *, alpha: float = 0.05, compact: bool = False) -> tuple[list, list]:
+    """Header and rows of the main table; `compact` (the terminal table) has fewer columns, CIs on a 2nd line."""
     figures = columns_for(ranked, rank_by)
     if compact:
         figures = [name for name in figures if name == rank_by or name in TABLE_FIGURES]
-    header = ["rank", "name", "method", "encoder", "n_test"] + figures
+        header = ["#", "run", "n test"] + figures
+    else:
+        header = ["rank", "name", "method", "encoder", "n_test"] + figures
     body = []
     for position, r in enumerate(ranked, start=1):
-        cells = [str(position), r.run.name, r.run.method, r.run.encoder, str(r.report.n_test)]
+        if compact:
+            cells = [str(position), short_label(r.run), str(r.report.n_test)]
+        else:
+            cells = [str(position), r.run.name, r.run.method, r.run.encoder, str(r.report.n_test)]
         for name in figures:
-            text = format_figure(r.report.figures.get(name), alpha=alpha)
-            cells.append(text.replace(" [", "\n[", 1) if compact else text)
+            cells.append(format_figure(r.report.figures.get(name), alpha=alpha, compact=compact))
         body.append(cells)
     return header, body
 
