@@ -5,7 +5,8 @@ Entry point: `evaluate(...) -> FairnessReport`; see `fairness.engine` and, for e
 source, `fairness.figures` and docs/FAIRNESS.md.
 """
 
-from fairness.engine import FairnessReport, Figure, ResamplingPlan, evaluate, paired_difference
+from fairness.engine import ResamplingPlan, evaluate
+from fairness.report import FairnessReport, Figure, paired_difference
 from fairness.groups import build_groups
 from fairness.multitest import adjust_p_values
 from fairness.thresholds import Thresholds, choose_thresholds, decide
