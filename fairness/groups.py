@@ -21,7 +21,6 @@ from benchmark.errors import BenchError
 AGE_THRESHOLD = 60.0
 """The seed study's age split: < 60 ("young") vs >= 60 ("old")."""
 DECADE_CUTS = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
-MISSING = "unknown"
 SEED_AGE_ATTRIBUTE = "age_seed"
 """The seed study's overlapping age groups ([0, 60] and [60, 150], age 60 in both) used by `seed_exact`."""
 
@@ -30,6 +29,7 @@ ERR_UNKNOWN_ATTRIBUTE = (
     "unknown group attribute {name!r}; known: {known}. Use sex, age, sex*age or a column you passed in `columns`"
 )
 ERR_AGE_CUTS = "age cut points must be strictly increasing positive numbers, got {cuts}"
+ERR_SEX = "sex is {value!r} at image {row}; use 'F', 'M' or None (unknown)"
 ERR_NO_ATTRIBUTES = "no group attributes requested; ask for at least one of sex, age, sex*age or a column"
 
 
@@ -164,6 +164,9 @@ def build_groups(
         sex_values = list(sex)
         if len(sex_values) != n:
             raise BenchError(ERR_LENGTH.format(name="sex", got=len(sex_values), n=n))
+        for row, value in enumerate(sex_values):
+            if value not in ("F", "M") and value is not None and value == value:
+                raise BenchError(ERR_SEX.format(value=value, row=row))
         codes = np.array([{"F": 0, "M": 1}.get(v, -1) if isinstance(v, str) else -1 for v in sex_values])
         sources["sex"] = (codes.astype(np.int64), ("F", "M"))
     if age is not None:

@@ -138,3 +138,14 @@ def test_unknown_attributes_fail_and_attributes_without_values_are_reported():
     report = evaluate(y_test=y, p_test=p, kind="single", classes=("c0", "c1"), sex=sex, age=None, n_boot=0, n_perm=0)
     assert report.options["attributes_without_values"] == ["age", "sex_age"]
     assert "auc_gap_sex" in report.figures and "f1_gap_sex" not in report.figures
+
+
+def test_unknown_sex_values_are_refused_and_missing_ones_left_out_of_sex_groups():
+    from fairness.groups import ERR_SEX
+
+    with pytest.raises(BenchError) as error:
+        build_groups(n=3, sex=["F", "female", "M"], attributes=("sex",))
+    assert str(error.value) == ERR_SEX.format(value="female", row=1)
+    groups = build_groups(n=3, sex=["F", None, "M"], attributes=("sex",))
+    members = groups.attribute("sex").members[:, groups.atom_of_image]
+    assert members.tolist() == [[True, False, False], [False, False, True]]
