@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -322,7 +323,11 @@ def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolde
     total = sum(plan.bounds(shard)[1] - plan.bounds(shard)[0] for shard in shards)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
     pending: dict[str, list] = {"embedding": [], "local": []}
-    with rows_progress(f"embedding ({encoder.spec.name})", total=total, enabled=progress, console=console) as advance:
+    # Finished shards are copied back and written (with fsync) by one background thread, so the encoder never
+    # waits for the disk; at most one write is in flight.
+    with rows_progress(f"embedding ({encoder.spec.name})", total=total, enabled=progress, console=console) as advance, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer:
+        in_flight = None
         with torch.inference_mode(), autocast:
             batches = iter(loader)
             while True:
@@ -337,18 +342,19 @@ def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolde
                 if "local" in outputs:
                     pending["local"].append(outputs["local"].to(torch.float16).cpu())
                 if stop == plan.bounds(shard)[1]:
-                    _write_shard(parts, plan, shard, pending, pixels.excluded)
+                    finished = {name: torch.cat(values) for name, values in pending.items() if values}
+                    if in_flight is not None:
+                        in_flight.result()
+                    in_flight = writer.submit(_write_shard, parts, plan, shard, finished, pixels.excluded)
                     advance(stop - plan.bounds(shard)[0])
                     pending = {"embedding": [], "local": []}
+        if in_flight is not None:
+            in_flight.result()
 
 
-def _write_shard(parts: PartsFolder, plan: ShardPlan, shard: int, pending: dict, excluded: np.ndarray) -> None:
-    import torch
-
+def _write_shard(parts: PartsFolder, plan: ShardPlan, shard: int, finished: dict, excluded: np.ndarray) -> None:
     start, stop = plan.bounds(shard)
-    arrays = {"embedding": torch.cat(pending["embedding"]).cpu().numpy()}
-    if pending["local"]:
-        arrays["local"] = torch.cat(pending["local"]).numpy()
+    arrays = {name: tensor.cpu().numpy() for name, tensor in finished.items()}
     if arrays["embedding"].shape[0] != stop - start:
         raise RuntimeError(f"shard {shard}: {arrays['embedding'].shape[0]} rows embedded, expected {stop - start}")
     bad = excluded[start:stop]
