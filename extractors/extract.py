@@ -299,7 +299,9 @@ def batch_ranges(plan: ShardPlan, shards: list[int], batch_size: int) -> list[tu
 def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolder, shards: list[int], *,
                  batch_size: int, workers: int, progress: bool, stats: dict | None = None) -> None:
     """Embed the rows of `shards` and write each finished shard atomically. `stats["loader_wait_s"]` gets the
-    time spent waiting for pixel batches (near zero when the encoder, not the data, bounds the run)."""
+    time spent waiting for pixel batches (near zero when the encoder, not the data, bounds the run) and
+    `stats["encode_calls_s"]` the time inside preprocess + encode_image calls (the compute itself on the CPU;
+    only the launch on CUDA, where kernels run asynchronously)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -337,7 +339,9 @@ def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolde
                 if item is None:
                     break
                 shard, start, stop, batch = item
+                asked = time.perf_counter()
                 outputs = encoder.encode_image(encoder.preprocess(batch.to(device, non_blocking=True)))
+                stats["encode_calls_s"] = stats.get("encode_calls_s", 0.0) + time.perf_counter() - asked
                 pending["embedding"].append(outputs["embedding"].to(torch.float16))
                 if "local" in outputs:
                     pending["local"].append(outputs["local"].to(torch.float16).cpu())

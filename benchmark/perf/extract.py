@@ -9,7 +9,8 @@ Measured side by side in one run, on one device, on a synthetic NIH-layout datas
   - cache hit: `extract()` again once the store exists (in-process: imports and model already loaded).
 Forward-only and warm runs alternate `--repeats` times; reported: the best of each, and the median over rounds
 of the per-round ratio (robust on a shared machine). Goal: warm image stage / forward >= 0.95. Also reported:
-the share of the image stage spent waiting for pixel batches (near 0 when the encoder bounds the run) and, on
+the share of the image stage spent waiting for pixel batches (near 0 when the encoder bounds the run), on the
+CPU the share spent inside the encoder calls (measured within the same run, so machine load cancels out), and, on
 the CPU with --workers 0, the same ratio per second of process CPU time (steadier than wall time on a machine
 shared with other jobs). A registered encoder without a tiny variant is built with random weights (timing only).
 """
@@ -93,7 +94,7 @@ def measure(args) -> dict:
         pixels = PixelStore.open(PixelStore.open_or_build(
             dataset.manifest, dataset.root, size=encoder.pixel_size, workdir=workdir, progress=False
         ).path).read_range(0, args.n)
-        forward, warm, stage, waiting, forward_cpu, stage_cpu = [], [], [], [], [], []
+        forward, warm, stage, waiting, forward_cpu, stage_cpu, encoding = [], [], [], [], [], [], []
         for _ in range(max(1, args.repeats)):
             wall, cpu = forward_only(encoder, pixels, args.batch_size, device)
             forward.append(wall)
@@ -105,6 +106,7 @@ def measure(args) -> dict:
             timings = json.loads(EmbeddingStore.open(path).attrs["timings"])
             stage.append(timings["embedded_rows"] / timings["embed_images_s"])
             waiting.append(timings["loader_wait_s"] / timings["embed_images_s"])
+            encoding.append(timings["encode_calls_s"] / timings["embed_images_s"])
             stage_cpu.append(timings["embedded_rows"] / timings["embed_images_cpu_s"])
 
         started = time.perf_counter()
@@ -131,6 +133,7 @@ def measure(args) -> dict:
         "warm_stage_over_forward": best_stage / best_forward,
         "warm_stage_over_forward_median_round": round_ratio,
         "data_wait_share_of_image_stage": statistics.median(waiting),
+        "encoder_share_of_image_stage": statistics.median(encoding) if device == "cpu" else None,
         "warm_stage_over_forward_cpu_time": (
             statistics.median(s / f for s, f in zip(stage_cpu, forward_cpu)) if args.workers == 0 and device == "cpu" else None
         ),
@@ -173,6 +176,10 @@ def run(args) -> int:
             f"{result['warm_stage_over_forward_cpu_time']:.3f}",
         )
     table.add_row("time waiting for pixel batches / image stage", f"{result['data_wait_share_of_image_stage']:.1%}")
+    if result["encoder_share_of_image_stage"] is not None:
+        table.add_row(
+            "time inside preprocess + encode_image / image stage (CPU)", f"{result['encoder_share_of_image_stage']:.1%}"
+        )
     table.add_row("warm end to end / forward only", f"{result['warm_over_forward']:.3f}")
     table.add_row("warm / cold (end to end)", f"{result['warm_over_cold']:.2f}x")
     table.add_row("cache-hit re-run (in process)", f"{result['cache_hit_seconds'] * 1000:,.0f} ms")
