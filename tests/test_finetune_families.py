@@ -69,3 +69,18 @@ def test_perf_finetune_reports_the_three_modes_side_by_side(capsys):
     assert report["modes"]["frozen forward"]["ratio_to_frozen_forward"] == 1.0
     assert 0 < report["modes"]["lora"]["trainable_parameters"] < report["modes"]["full"]["trainable_parameters"]
     assert all(row["images_per_s"] > 0 for row in report["modes"].values())
+
+
+def test_lora_on_a_bypassed_module_is_an_error_not_a_silent_no_op(tmp_path, monkeypatch):
+    from benchmark.errors import BenchError
+
+    encoder = load_encoder("tiny-clip")
+    # open_clip's attention passes out_proj's weight straight to F.multi_head_attention_forward
+    monkeypatch.setattr(type(encoder), "lora_targets", property(lambda self: ["out_proj"]))
+    train, val = _splits(encoder.pixel_size)
+    config = make_config(method="lora", epochs=1, batch_size=4, lora_rank=2)
+    with seeded(0):
+        model = build_model(encoder, num_classes=3, config=config)
+        checkpoint.prepare_run_dir(tmp_path, {"t": 1}, resume=False)
+        with pytest.raises(BenchError, match="get no gradient.*out_proj"):
+            fit(model, train, val, config, run_dir=tmp_path, progress=False)
