@@ -223,7 +223,8 @@ def extract(
             raise BenchError(f"the pixel store {pixels.path} does not match the manifest rows; delete it and run again")
         plan = ShardPlan(len(image_ids), shard_rows)
         identity_json = canonical_json(identity)
-        parts = PartsFolder(path.with_name(path.stem + ".parts"), identity_json)
+        # shards from a run with another shard size are discarded, never mixed in
+        parts = PartsFolder(path.with_name(path.stem + ".parts"), canonical_json({"store": identity, "shard_rows": shard_rows}))
 
         def compute(shards: list[int]) -> None:
             started, started_cpu = time.perf_counter(), time.process_time()

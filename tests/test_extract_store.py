@@ -177,3 +177,21 @@ def test_descriptive_spec_fields_do_not_invalidate_a_store(dataset, tmp_path):
     assert identity_of(replace(spec, context_length=spec.context_length + 1), "random-init", "d" * 64, {}) != identity_of(
         spec, "random-init", "d" * 64, {}
     )
+
+
+def test_leftover_shards_of_another_shard_size_are_discarded(dataset, tmp_path, monkeypatch):
+    manifest, root = dataset
+    reference = EmbeddingStore.open(_extract(FakeEncoder(), manifest, root, tmp_path / "ref"))
+    real, written = extract_module._write_shard, []
+
+    def interrupted_after_two(*args):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(real(*args))
+
+    monkeypatch.setattr(extract_module, "_write_shard", interrupted_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        _extract(FakeEncoder(), manifest, root, tmp_path / "w", shard_rows=2)
+    monkeypatch.setattr(extract_module, "_write_shard", real)
+    resumed = EmbeddingStore.open(_extract(FakeEncoder(), manifest, root, tmp_path / "w", shard_rows=3))
+    np.testing.assert_array_equal(resumed.image_embeddings(), reference.image_embeddings())
