@@ -43,6 +43,7 @@ class FitResult:
     seconds: float
     chosen: dict
     val_macro_auc: float
+    random_init: bool = False
     replaced: str = ""
     earlier_identical: tuple[str, ...] = ()
 
@@ -227,7 +228,7 @@ def fit_heads(
     for name, positions in (("train", train), ("val", val), ("test", test)):
         if positions.size == 0:
             raise BenchError(f"task {task!r} has no {name} images after alignment; use a larger dataset or other split fractions")
-    embeddings = store.image_embeddings(aligned.store_rows)
+    embeddings = store.image_embeddings()[aligned.store_rows]  # one sequential read, then numpy indexing
     weights_tag = store.weights_tag
     n_classes = len(built.classes)
     evaluated = np.concatenate([val, test])
@@ -285,6 +286,7 @@ def fit_heads(
                 seconds=seconds,
                 chosen=metadata["chosen"],
                 val_macro_auc=val_auc,
+                random_init=metadata["random_init"],
                 replaced=replaced,
                 earlier_identical=tuple(run.run_id for run in earlier),
             )

@@ -131,3 +131,29 @@ def test_zero_shot_pairs_and_fitted_temperature():
 def test_zero_shot_refuses_a_class_without_prompts():
     with pytest.raises(ValueError, match=r"no positive prompt for class\(es\) \['c'\]"):
         ZeroShotHead(np.eye(2, 4), ["a", "b"], ["a", "b", "c"], kind="single").fit()
+
+
+def test_zero_shot_custom_similarity_gets_the_rows_of_each_chunk():
+    data = synthetic_embeddings(600, 16, 3, kind="multi", signal=3.0, min_prevalence=0.2, seed=8)
+    classes = ["a", "b", "c"]
+    names = np.array(classes)[data.text_class]
+    image = data.image.astype(np.float32)
+    table = (image / np.linalg.norm(image, axis=1, keepdims=True)) @ (
+        data.text / np.linalg.norm(data.text, axis=1, keepdims=True)
+    ).T
+    seen = []
+
+    def similarity(image_chunk, rows):
+        seen.append(len(rows))
+        return table[rows]
+
+    noise = np.random.default_rng(0).standard_normal(image.shape).astype(np.float32)
+    _, val, test = split(data)
+    val_rows, test_rows = data.indices("val"), data.indices("test")
+    head = ZeroShotHead(data.text, names, classes, ensemble="max", similarity=similarity, chunk_rows=7)
+    head.fit(noise[val_rows], val[1], rows=val_rows)
+    probabilities = head.predict_proba(noise[test_rows], rows=test_rows)
+    assert max(seen) == 7
+    assert macro_auc(test[1], probabilities) > 0.8
+    plain = ZeroShotHead(data.text, names, classes, ensemble="max").fit(*val)
+    np.testing.assert_allclose(probabilities, plain.predict_proba(test[0]), atol=1e-5)

@@ -115,6 +115,8 @@ def run(args) -> int:
                 f"{result.head}: {len(result.earlier_identical)} identical earlier run(s) kept "
                 f"({', '.join(result.earlier_identical[-2:])}); --force replaces the newest"
             )
+    if results and results[0].random_init:
+        console.print("[yellow]random weights:[/] these predictions show the tool works, nothing about X-rays.")
     console.print(f"runs written under {workdir / 'runs' / args.task}; list them with `bench runs --task {args.task}`")
     return 0
 
