@@ -106,7 +106,9 @@ def _run(args) -> int:
     # Warm-up on a few rows so one-time library initialisation is not billed to either side.
     LinearProbe(Cs=(1.0,)).fit(X[:256], y[:256], X[256:512], y[256:512])
     exact_peak = _reset_peak_memory()
-    fit_linear = lambda: LinearProbe(Cs=DEFAULT_CS, random_state=args.seed).fit(X[train], y[train], X[val], y[val])  # noqa: E731
+    def fit_linear():
+        return LinearProbe(Cs=DEFAULT_CS, random_state=args.seed).fit(X[train], y[train], X[val], y[val])
+
     linear, linear_seconds, linear_cpu = _timed_cpu(fit_linear)
     mlp, mlp_seconds = _timed(lambda: MLPHead(random_state=args.seed).fit(X[train], y[train], X[val], y[val]))
     zeroshot, zeroshot_seconds = _timed(
