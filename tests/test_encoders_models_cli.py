@@ -33,7 +33,9 @@ def test_models_json_lists_the_registry_and_finds_weights_in_the_weights_folder(
 
 def test_models_table_prints_every_name(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("BENCH_WEIGHTS", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
+    from benchmark.console import console
+
+    monkeypatch.setattr(console, "_width", 200)  # rich reads COLUMNS once, when the console is created
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in REGISTRY)
