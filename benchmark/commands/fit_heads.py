@@ -61,6 +61,10 @@ def register(subparsers, common) -> None:
         "--zeroshot-temperature", choices=("none", "fit"), default="none",
         help="zeroshot: 'fit' divides logits by one temperature fitted on val log-loss (recorded as such)",
     )
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for the heads (default: torch's, one per core; 1 is often faster on a machine busy with other jobs)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an identical earlier run instead of adding a new one")
     parser.set_defaults(func=run)
 
@@ -74,6 +78,14 @@ def run(args) -> int:
     from heads.fit import HeadOptions, fit_heads
 
     workdir = resolve_workdir(args.workdir)
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            from benchmark.errors import BenchError
+
+            raise BenchError(f"--threads {args.threads}: give at least 1")
+        torch.set_num_threads(args.threads)
     task_params = parse_task_params(args.task, args.task_param)
     if args.per_class is not None:
         task_params.update(parse_task_params(args.task, [f"per_class={args.per_class}"]))
