@@ -113,11 +113,14 @@ def run(args) -> int:
         report=lambda message: console.print(f"[dim]{message}[/]", highlight=False),
     )
     table = Table(title=f"{args.model} on {args.task}: one prediction run per head")
-    for column in ("head", "run id", "chosen on val", "val macro AUC", "seconds"):
-        table.add_column(column)
+    table.add_column("head", no_wrap=True)
+    table.add_column("chosen on val")
+    table.add_column("val AUC", no_wrap=True)
+    table.add_column("s", no_wrap=True)
+    table.add_column("run id", overflow="fold")
     for result in results:
-        chosen = ", ".join(f"{k}={_short(v)}" for k, v in result.chosen.items() if k != "val_score_by_C")
-        table.add_row(result.head, result.run_id, chosen, f"{result.val_macro_auc:.3f}", f"{result.seconds:.1f}")
+        chosen = _chosen_summary(result.chosen)
+        table.add_row(result.head, chosen, f"{result.val_macro_auc:.3f}", f"{result.seconds:.1f}", result.run_id)
     console.print(table)
     for result in results:
         if result.replaced:
@@ -133,5 +136,13 @@ def run(args) -> int:
     return 0
 
 
-def _short(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+def _chosen_summary(chosen: dict) -> str:
+    """A few words for the table; the full record is in the run's metadata."""
+    if "C" in chosen:
+        return f"C={chosen['C']:g}"
+    if "best_epoch" in chosen:
+        return f"epoch {chosen['best_epoch']} of {chosen['epochs_run']}"
+    parts = ["pairs" if chosen.get("pairs") else chosen.get("prompt_style", "")]
+    if "temperature" in chosen:
+        parts.append(f"T={chosen['temperature']:.3g}")
+    return ", ".join(p for p in parts if p)

@@ -34,12 +34,17 @@ def run(args) -> int:
         console.print(f"no prediction runs for {where}{workdir / 'runs'}; make some with `bench fit-heads` or `bench finetune`")
         return 0
     table = Table(title=f"prediction runs in {workdir / 'runs'}")
-    for column in ("run id", "task", "method", "encoder", "weights", "seed", "rows", "created"):
-        table.add_column(column)
+    table.add_column("run id (UTC time-encoder-method-hash)", overflow="fold")
+    if args.task is None:
+        table.add_column("task", no_wrap=True)
+    table.add_column("weights", overflow="fold")
+    table.add_column("seed", no_wrap=True)
+    table.add_column("rows", no_wrap=True)
     for run in runs:
+        task = [run.task] if args.task is None else []
         if run.problem and not run.metadata:
-            table.add_row(run.run_id, run.task, f"[red]{run.problem}[/]", "", "", "", "", "")
+            table.add_row(run.run_id, *task, f"[red]{run.problem}[/]", "", "")
             continue
-        table.add_row(run.run_id, run.task, run.method, run.encoder, run.weights_tag, str(run.seed), str(run.rows), run.created)
+        table.add_row(run.run_id, *task, run.weights_tag, str(run.seed), str(run.rows))
     console.print(table)
     return 0
