@@ -1,0 +1,21 @@
+"""`bench perf heads` runs end to end on a small synthetic store (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmark.cli import main
+
+
+def test_perf_heads_reports_both_solvers_and_they_agree(capsys, tmp_path):
+    code = main(["perf", "heads", "--n", "1500", "--dim", "16", "--classes", "4", "--threads", "1", "--json",
+                 "--workdir", str(tmp_path)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"]["train"] + result["rows"]["val"] + result["rows"]["test"] == 1500
+    assert result["threads"] == 1
+    assert result["linear"]["C"] in result["C_grid"] and result["sklearn"]["C"] in result["C_grid"]
+    assert result["auc_difference"] < 0.005
+    assert result["speedup"] > 0 and result["peak_memory_bytes"] > 0
+    assert result["linear"]["test_macro_auc"] > 0.55 and result["zeroshot"]["test_macro_auc"] > 0.55
+    assert 0.0 <= result["mlp"]["test_macro_auc"] <= 1.0 and result["mlp"]["epochs"] >= 1
