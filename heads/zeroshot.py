@@ -25,6 +25,7 @@ from heads.common import CHUNK_ROWS, loss_on_logits, probabilities_from_logits, 
 
 ENSEMBLES = ("prototype", "mean", "max")
 NEGATIVE = ("neg", "negative")
+MAX_LOG_TEMPERATURE = 10.0
 STYLE_ENSEMBLE = {"clip": "prototype", "biomedclip": "prototype", "medclip": "mean", "gloria": "max", "chexzero": "prototype"}
 """How each prompt style (extractors/prompts/<style>.json) combines its prompts."""
 STYLE_LOGIT_SCALE = {"clip": 100.0, "biomedclip": 100.0, "medclip": 100.0, "gloria": 1.0, "chexzero": 1.0}
@@ -181,4 +182,5 @@ def _fit_temperature(logits: torch.Tensor, target: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return float(log_t.detach().exp())
+    # Uninformative scores (e.g. random weights) push T towards infinity; keep it finite.
+    return float(log_t.detach().clamp(-MAX_LOG_TEMPERATURE, MAX_LOG_TEMPERATURE).exp())
