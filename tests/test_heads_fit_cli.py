@@ -103,3 +103,23 @@ def test_missing_store_and_unknown_head_are_clear_errors(extracted, tmp_path, ca
     assert "unknown head" in capsys.readouterr().err
     assert main(["fit-heads", "--model", "tiny-clip", "--task", "nih14", "--workdir", str(tmp_path)]) == 2
     assert "no dataset 'nih' is registered" in capsys.readouterr().err
+
+
+def test_alignment_leaves_out_excluded_images_and_refuses_missing_ones():
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from benchmark.errors import BenchError
+    from heads.fit import align_task_to_store
+
+    frame = pl.DataFrame({"image_id": ["c", "a", "b"], "split": ["train", "val", "test"], "y_X": [1, 0, 1]})
+    task = SimpleNamespace(name="t", kind="multi", classes=("X",), frame=frame)
+    store = SimpleNamespace(path="s.h5", image_ids=np.array(["a", "b", "c", "d"]), excluded=np.array([False, True, False, False]))
+    aligned = align_task_to_store(task, store)
+    assert aligned.excluded == ["b"]
+    assert aligned.frame["image_id"].to_list() == ["c", "a"]
+    assert aligned.store_rows.tolist() == [2, 0]
+    missing = SimpleNamespace(path="s.h5", image_ids=np.array(["a", "b"]), excluded=np.zeros(2, dtype=bool))
+    with pytest.raises(BenchError, match=r"1 image\(s\) of task 't' are not in the embedding store"):
+        align_task_to_store(task, missing)
