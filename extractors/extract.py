@@ -79,6 +79,7 @@ def distributed_ranks(device: str):
     group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=timedelta(hours=4))
     try:
         yield TorchRanks(group), device
+        dist.barrier(group=group)  # no rank tears the group down while a peer still talks to it
     finally:
         if owned:
             dist.destroy_process_group()

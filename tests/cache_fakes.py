@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     real = extract_module.embed_shards
 
     def reporting(encoder, pixels, plan, parts, shards, **kwargs):
-        print("embedded", os.environ.get("RANK", "0"), ",".join(map(str, shards)), flush=True)
+        print(f"embedded {os.environ.get('RANK', '0')} {','.join(map(str, shards))}", flush=True)
         return real(encoder, pixels, plan, parts, shards, **kwargs)
 
     extract_module.embed_shards = reporting

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -133,10 +134,9 @@ def test_torchrun_with_two_ranks_equals_one_process(dataset, tmp_path):
     done = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     embedded = {}
-    for line in done.stdout.splitlines():
-        if line.startswith("embedded"):
-            _, rank, shards = line.split(" ")
-            embedded.setdefault(rank, []).extend(int(s) for s in shards.split(",") if s)
+    # both ranks print to one pipe, so their lines may run together: match the records, not the lines
+    for rank, shards in re.findall(r"embedded (\d+) ((?:\d+,?)*)", done.stdout):
+        embedded.setdefault(rank, []).extend(int(s) for s in shards.split(",") if s)
     assert sorted(embedded) == ["0", "1"], done.stdout
     assert embedded["0"] == [0, 2, 4] and embedded["1"] == [1, 3, 5]
     stores = list((workdir / "stores" / "fake-encoder").glob("*.h5"))

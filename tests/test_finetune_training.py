@@ -109,6 +109,7 @@ result, model, probs = tiny_run(sys.argv[1], epochs=2, processes=processes)
 if processes.is_main:
     torch.save({"probs": torch.from_numpy(probs), "state": model.trainable_state(),
                 "history": result.history}, sys.argv[2])
+torch.distributed.barrier()
 torch.distributed.destroy_process_group()
 """
 

@@ -124,6 +124,8 @@ def run(args) -> int:
             skip_bad=args.skip_bad,
             progress=not args.no_progress,
         )
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()  # no rank tears gloo down while a peer still talks to it
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
