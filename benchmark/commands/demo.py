@@ -14,7 +14,8 @@ from benchmark.errors import NotBuiltYet
 
 DEMO_MODELS = ("tiny-clip", "tiny-medclip-vit", "tiny-gloria")
 DEMO_TASK = "nih6x200"
-DEMO_PER_CLASS = 20
+DEMO_PER_CLASS = 50
+"""nih6x200 per class in the demo: 300 images, 60 in test (the synthetic default supports about 40 per 1,000)."""
 DEMO_HEADS = "linear,mlp,zeroshot"
 DEMO_FINETUNE_MODEL = "tiny-clip"
 
@@ -38,13 +39,17 @@ def register(subparsers, common) -> None:
             "fairness-ranked leaderboard. Random weights and synthetic data: nothing here is a medical finding."
         ),
     )
-    parser.add_argument("--n", type=int, default=1000, help="images in the synthetic dataset (default 1000)")
+    parser.add_argument("--n", type=int, default=2000, help="images in the synthetic dataset (default 2000)")
     parser.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data, splits and heads (default 0)")
+    parser.add_argument(
+        "--per-class", type=int, default=DEMO_PER_CLASS,
+        help=f"nih6x200 images per class (default {DEMO_PER_CLASS}; at most about 40 per 1,000 synthetic images)",
+    )
     parser.set_defaults(func=run)
 
 
-def demo_stages(root: Path, *, n: int, size: int, seed: int) -> list[Stage]:
+def demo_stages(root: Path, *, n: int, size: int, seed: int, per_class: int = DEMO_PER_CLASS) -> list[Stage]:
     """The commands the demo runs, in order."""
     stages = [
         Stage("synthesise", ["data", "synth", "--out", str(root), "--n", str(n), "--size", str(size), "--seed", str(seed)]),
@@ -56,14 +61,14 @@ def demo_stages(root: Path, *, n: int, size: int, seed: int) -> list[Stage]:
         stages.append(
             Stage(
                 f"fit-heads {model}",
-                ["fit-heads", "--model", model, "--task", DEMO_TASK, "--per-class", str(DEMO_PER_CLASS),
+                ["fit-heads", "--model", model, "--task", DEMO_TASK, "--per-class", str(per_class),
                  "--heads", DEMO_HEADS, "--seed", str(seed)],
             )
         )
     stages.append(
         Stage(
             f"finetune {DEMO_FINETUNE_MODEL} (LoRA)",
-            ["finetune", "--model", DEMO_FINETUNE_MODEL, "--task", DEMO_TASK, "--per-class", str(DEMO_PER_CLASS),
+            ["finetune", "--model", DEMO_FINETUNE_MODEL, "--task", DEMO_TASK, "--per-class", str(per_class),
              "--method", "lora", "--epochs", "2", "--batch-size", "16", "--seed", str(seed)],
         )
     )
@@ -92,7 +97,7 @@ def run(args) -> int:
     common = ["--workdir", str(workdir)]
     started = time.perf_counter()
     not_built: list[str] = []
-    for stage in demo_stages(root, n=args.n, size=args.size, seed=args.seed):
+    for stage in demo_stages(root, n=args.n, size=args.size, seed=args.seed, per_class=args.per_class):
         console.print(Rule(f"[bold]{stage.title}[/]  ·  bench {' '.join(stage.argv)}", align="left"))
         try:
             code = cli.dispatch(common + stage.argv, raise_errors=True)
