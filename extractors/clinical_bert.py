@@ -91,3 +91,28 @@ def drop_legacy_buffers(state_dict: dict, expected_keys) -> tuple[dict, list[str
     expected = set(expected_keys)
     dropped = [key for key in state_dict if key not in expected and key.endswith(LEGACY_BUFFER_SUFFIXES)]
     return {key: value for key, value in state_dict.items() if key not in dropped}, dropped
+
+
+def build_clinical_bert_encoder(spec, checkpoint, device, *, build_model, official_state_dict, encoder_class):
+    """The adapter `build` shared by the families with a Bio_ClinicalBERT text tower (MedCLIP, GLoRIA).
+
+    `build_model(spec, bert_config)` makes the family's module (seeded for tiny variants);
+    `official_state_dict(checkpoint, model)` maps the authors' file onto it before the strict load;
+    `encoder_class(spec, model, tokenizer, weights_tag=, weights_digest=)` wraps it as an `Encoder`.
+    """
+    from extractors.base import RANDOM_INIT, seeded_init
+    from extractors.registry import family_setting
+    from extractors.weights import strict_load
+
+    bert_config = load_bert_config(family_setting(spec, "bert_config"))
+    tokenizer = load_tokenizer(family_setting(spec, "tokenizer"), near=checkpoint.path.parent if checkpoint else None)
+    with seeded_init(spec.init_seed or 0):
+        model = build_model(spec, bert_config)
+    if checkpoint is not None:
+        strict_load(model, official_state_dict(checkpoint, model), source=str(checkpoint.path))
+        tag, digest = checkpoint.tag, checkpoint.digest
+    else:
+        tag = digest = RANDOM_INIT
+    encoder = encoder_class(spec, model, tokenizer, weights_tag=tag, weights_digest=digest)
+    return encoder.to(device)
+

@@ -194,3 +194,12 @@ def get_spec(name: str) -> EncoderSpec:
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
         raise BenchError(f"unknown encoder {name!r}; known encoders: {known}. See `bench models`.") from None
+
+
+def family_setting(spec: EncoderSpec, key: str):
+    """`spec.extra[key]`, or a BenchError naming the encoder and the missing setting."""
+    if key not in spec.extra:
+        raise BenchError(
+            f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json)."
+        )
+    return spec.extra[key]

@@ -30,12 +30,12 @@ from torch import nn
 
 from benchmark.errors import BenchError
 from extractors import Checkpoint
-from extractors.base import RANDOM_INIT, Encoder, seeded_init
-from extractors.clinical_bert import build_bert, drop_legacy_buffers, load_bert_config, load_tokenizer
+from extractors.base import Encoder
+from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
 from extractors.combination_prompts import combination_prompts
-from extractors.registry import EncoderSpec
+from extractors.registry import EncoderSpec, family_setting
 from extractors.resnet_backbone import BottleneckResNet
-from extractors.weights import strict_load, unwrap_state_dict
+from extractors.weights import unwrap_state_dict
 
 CHECKPOINT_PREFIX = "gloria."
 TEXT_LAST_LAYERS = 4
@@ -45,13 +45,6 @@ WORD_TEMPERATURE = 5.0
 """temp2: scale of the word-context cosine before the max over words (log(exp(5 * cos)) = 5 * cos)."""
 
 
-def family_setting(spec: EncoderSpec, key: str):
-    """`spec.extra[key]`, or a BenchError naming the encoder and the missing setting."""
-    if key not in spec.extra:
-        raise BenchError(
-            f"encoder {spec.name!r}: its spec needs `extra.{key}` (see extractors/specs/{spec.family}.json)."
-        )
-    return spec.extra[key]
 
 
 class GloriaImageEncoder(nn.Module):
@@ -337,14 +330,7 @@ def prompts_from_file(spec: EncoderSpec, file, classes):
 
 
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
-    bert_config = load_bert_config(family_setting(spec, "bert_config"))
-    tokenizer = load_tokenizer(family_setting(spec, "tokenizer"), near=checkpoint.path.parent if checkpoint else None)
-    with seeded_init(spec.init_seed or 0):
-        model = build_model(spec, bert_config)
-    if checkpoint is not None:
-        strict_load(model, official_state_dict(checkpoint, model), source=str(checkpoint.path))
-        tag, digest = checkpoint.tag, checkpoint.digest
-    else:
-        tag = digest = RANDOM_INIT
-    encoder = GloriaEncoder(spec, model, tokenizer, weights_tag=tag, weights_digest=digest)
-    return encoder.to(device)
+    return build_clinical_bert_encoder(
+        spec, checkpoint, device,
+        build_model=build_model, official_state_dict=official_state_dict, encoder_class=GloriaEncoder,
+    )
