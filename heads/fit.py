@@ -257,7 +257,7 @@ def fit_heads(
             "task_params": built.params,
             "dataset": dataset,
             "seed": seed,
-            "hyperparameters": head.get_params(),
+            "hyperparameters": recorded_hyperparameters(head),
             "chosen": chosen_values(name, head),
             "store_identity": store.identity_digest,
             "store_path": str(store.path),
@@ -293,3 +293,9 @@ def fit_heads(
         )
         report(f"{name}: {path.parent.name} ({seconds:.1f} s)")
     return results
+
+
+def recorded_hyperparameters(head) -> dict:
+    """The hyperparameters a run records: the estimator's parameters, or the zero-shot head's summary."""
+    return head.summary() if hasattr(head, "summary") else head.get_params()
+

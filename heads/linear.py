@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from heads.common import (
     hold_out,
@@ -31,7 +32,7 @@ from heads.common import (
 DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-class LinearProbe:
+class LinearProbe(BaseEstimator):
     """Logistic-regression probe (softmax or per-class sigmoids) with C selected on a validation set.
 
     Parameters
@@ -70,17 +71,6 @@ class LinearProbe:
         self.holdout = holdout
         self.random_state = random_state
         self.n_classes = n_classes
-
-    def get_params(self) -> dict:
-        return {
-            "Cs": [float(c) for c in self.Cs],
-            "scoring": self.scoring,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-            "standardize": self.standardize,
-            "holdout": self.holdout,
-            "random_state": self.random_state,
-        }
 
     def fit(self, X, y, X_val=None, y_val=None) -> "LinearProbe":
         if self.scoring not in ("loss", "auc"):

@@ -10,6 +10,7 @@ import copy
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from heads.common import (
     CHUNK_ROWS,
@@ -24,7 +25,7 @@ from heads.common import (
 )
 
 
-class TrainedHead:
+class TrainedHead(BaseEstimator):
     """Base class: subclasses define `build(dim, n_classes) -> nn.Module`.
 
     Learned attributes: `module_` (the torch module, eval mode), `mean_`, `scale_` (input standardisation),
@@ -55,19 +56,6 @@ class TrainedHead:
         self.holdout = holdout
         self.random_state = random_state
         self.n_classes = n_classes
-
-    def get_params(self) -> dict:
-        return {
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "batch_size": self.batch_size,
-            "max_epochs": self.max_epochs,
-            "patience": self.patience,
-            "standardize": self.standardize,
-            "hidden": self.hidden,
-            "holdout": self.holdout,
-            "random_state": self.random_state,
-        }
 
     def build(self, dim: int, n_classes: int) -> torch.nn.Module:
         raise NotImplementedError

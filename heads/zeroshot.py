@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from heads.common import CHUNK_ROWS, loss_on_logits, probabilities_from_logits, target_tensor, to_float32
 
@@ -33,7 +34,7 @@ STYLE_LOGIT_SCALE = {"clip": 100.0, "biomedclip": 100.0, "medclip": 100.0, "glor
 pair softmax uses raw cosines; GLoRIA's per-class z-scores need none."""
 
 
-class ZeroShotHead:
+class ZeroShotHead(BaseEstimator):
     """Class scores from text prompt embeddings.
 
     Parameters
@@ -80,7 +81,8 @@ class ZeroShotHead:
         self.similarity = similarity
         self.chunk_rows = chunk_rows
 
-    def get_params(self) -> dict:
+    def summary(self) -> dict:
+        """What a run records as its hyperparameters (the prompt arrays themselves live in the store)."""
         return {
             "ensemble": self.ensemble,
             "logit_scale": self.logit_scale,
