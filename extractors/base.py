@@ -14,9 +14,7 @@ import torch
 from torch import nn
 
 from extractors.preprocess import apply_preprocess
-from extractors.registry import EncoderSpec
-
-RANDOM_INIT = "random-init"
+from extractors.registry import RANDOM_INIT, EncoderSpec  # noqa: F401  (RANDOM_INIT re-exported)
 
 
 class Encoder(nn.Module):

@@ -45,11 +45,11 @@ TEXT_BATCH = 256
 
 def check_device(device: str) -> str:
     """'cpu', 'cuda' or 'cuda:N'; BenchError when CUDA is asked for but absent."""
-    import torch
-
     if device == "cpu":
         return device
     if device.startswith("cuda"):
+        import torch
+
         if not torch.cuda.is_available():
             raise BenchError(
                 f"--device {device} was asked for, but this machine has no usable CUDA GPU "
@@ -129,8 +129,7 @@ def expected_weights_digest(name: str, weights) -> str | None:
     """The weights digest `load_encoder(name, weights=weights)` will report, found without building the model
     (so that a cache hit costs no model construction); None when it cannot be known here (the load then
     reports the problem)."""
-    from extractors.base import RANDOM_INIT
-    from extractors.registry import get_spec
+    from extractors.registry import RANDOM_INIT, get_spec
 
     spec = get_spec(name)
     if weights is None and spec.variant == "tiny":

@@ -16,7 +16,6 @@ edit it, and point `BENCH_PROMPTS` at the folder holding it (or pass `path=`).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from pathlib import Path
@@ -90,16 +89,24 @@ def prompt_set(
 ) -> list[Prompt]:
     """The prompts for `classes` (default: every manifest label column), in class order, pos before neg.
 
-    A family whose prompts are generated rather than templated (MedCLIP, GLoRIA) defines
-    `prompts_from_file(spec, file, classes) -> list[Prompt]` in its adapter module; it is used instead.
+    A prompt file is either a template file (CLIP, BiomedCLIP, CheXzero) or a combination file (MedCLIP,
+    GLoRIA: `n_prompts` drawn per class from severity x subtype x location phrases, see
+    `extractors.combination_prompts`); the file's own keys say which. Nothing here imports torch, so a
+    store's identity (which includes its prompts) is known without building a model.
     """
     file = prompt_file(spec, path)
     classes = tuple(classes) if classes is not None else LABEL_COLUMNS
-    adapter = importlib.import_module(f"extractors.families.{spec.family}")
-    generated = getattr(adapter, "prompts_from_file", None)
-    if generated is not None:
-        return generated(spec, file, classes)
+    if is_combination_file(file):
+        from extractors.combination_prompts import combination_prompts
+
+        return combination_prompts(spec, file, classes)
     return template_prompts(spec, file, classes)
+
+
+def is_combination_file(file: Path) -> bool:
+    """Whether a prompt file describes generated prompts (`n_prompts` + per-class phrase lists)."""
+    data = json.loads(Path(file).read_text())
+    return isinstance(data, dict) and "n_prompts" in data and "classes" in data
 
 
 def template_prompts(spec: EncoderSpec, file: Path, classes: tuple[str, ...]) -> list[Prompt]:

@@ -18,6 +18,9 @@ from typing import Any
 
 from benchmark.errors import BenchError
 
+RANDOM_INIT = "random-init"
+"""The weights tag and digest of a random-initialised (tiny) encoder."""
+
 SPECS_DIR = Path(__file__).parent / "specs"
 VARIANTS = ("official", "tiny")
 PREPROCESS_OPS = ("to_float", "repeat_channels", "normalize", "resize", "center_crop")

@@ -32,7 +32,6 @@ from benchmark.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
-from extractors.combination_prompts import combination_prompts
 from extractors.registry import EncoderSpec, family_setting
 from extractors.resnet_backbone import BottleneckResNet
 from extractors.weights import unwrap_state_dict
@@ -322,11 +321,6 @@ def build_model(spec: EncoderSpec, bert_config) -> GloriaModel:
         spec.image_embed_dim, blocks=resnet["blocks"], widths=resnet["widths"], stem_width=resnet["stem_width"]
     )
     return GloriaModel(image, GloriaTextEncoder(bert_config))
-
-
-def prompts_from_file(spec: EncoderSpec, file, classes):
-    """Zero-shot prompts: the authors' CheXpert-style combination generator (see `extractors.combination_prompts`)."""
-    return combination_prompts(spec, file, classes)
 
 
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:

@@ -38,7 +38,6 @@ from benchmark.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
-from extractors.combination_prompts import combination_prompts
 from extractors.registry import EncoderSpec, family_setting
 from extractors.resnet_backbone import BottleneckResNet
 from extractors.weights import unwrap_state_dict
@@ -188,11 +187,6 @@ def official_state_dict(checkpoint: Checkpoint, model: MedClipModel) -> dict[str
     state = rename_transformers4_swin_keys(state)
     state, _dropped = drop_legacy_buffers(state, model.state_dict().keys())
     return state
-
-
-def prompts_from_file(spec: EncoderSpec, file, classes):
-    """Zero-shot prompts: the authors' CheXpert-style combination generator (see `extractors.combination_prompts`)."""
-    return combination_prompts(spec, file, classes)
 
 
 def build(spec: EncoderSpec, checkpoint: Checkpoint | None, device) -> Encoder:
