@@ -40,3 +40,13 @@ def test_models_table_prints_every_name(monkeypatch, capsys, tmp_path):
     out = capsys.readouterr().out
     assert all(name in out for name in REGISTRY)
     assert "random-init" in out and "missing" in out
+
+
+def test_models_table_prints_every_name_on_an_80_column_terminal(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("BENCH_WEIGHTS", str(tmp_path))
+    from benchmark.console import console
+
+    monkeypatch.setattr(console, "_width", 80)  # the default width when stdout is not a terminal
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in REGISTRY)

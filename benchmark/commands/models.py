@@ -65,10 +65,13 @@ def run(args) -> int:
         console.print_json(json.dumps(rows))
         return 0
     table = Table(title="Encoder registry", show_lines=False)
-    for column in ("name", "family", "variant", "dims img/txt", "pixels", "weights"):
+    # the name never wraps and paper/licence may wrap: with no_wrap on paper/licence, rich shrank every other
+    # column to nothing on an 80-column terminal (the names disappeared)
+    table.add_column("name", no_wrap=True)
+    for column in ("family", "variant", "dims img/txt", "pixels", "weights"):
         table.add_column(column, overflow="fold")
     for column in ("paper", "licence"):
-        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=28)
+        table.add_column(column, overflow="ellipsis", max_width=28)
     style = {"found": "green", "random-init": "yellow", "missing": "red"}
     for row in rows:
         weights = f"[{style[row['weights']]}]{row['weights']}[/]"
