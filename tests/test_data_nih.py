@@ -267,3 +267,11 @@ def test_no_metadata_no_images_no_folder(tmp_path):
 
 def test_bad_val_fraction(tmp_path):
     assert "--val-fraction" in _error(write_release(tmp_path / "nih"), val_fraction=1.0)
+
+
+def test_renamed_column_hint_never_suggests_renaming_a_column_that_is_needed(tmp_path):
+    header = V2020_HEADER.replace("Patient Gender", "Gender")
+    message = _error(write_release(tmp_path / "nih", header=header))
+    assert "'Patient Gender' is missing" in message
+    assert "found 'Gender': rename it to 'Patient Gender'" in message
+    assert "found 'Patient Age'" not in message

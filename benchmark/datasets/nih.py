@@ -118,7 +118,9 @@ def _read_metadata(csv_path: Path) -> pl.DataFrame:
     for key, accepted in REQUIRED_COLUMNS.items():
         found = [i for i, name in enumerate(header) if name in accepted]
         if not found:
-            near = difflib.get_close_matches(accepted[0], [name for name in header if name], n=1, cutoff=0.6)
+            known = {name for names in REQUIRED_COLUMNS.values() for name in names}
+            candidates = [name for name in header if name and name not in known]  # never suggest renaming a column we need
+            near = difflib.get_close_matches(accepted[0], candidates, n=1, cutoff=0.6)
             hint = f" (found {near[0]!r}: rename it to {accepted[0]!r})" if near else ""
             raise BenchError(
                 f"{csv_path}: column {accepted[0]!r} is missing from the header{hint}. The official header starts "
