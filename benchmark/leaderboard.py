@@ -37,6 +37,10 @@ ERR_NO_RUNS = (
     "or rank outside predictions with --predictions NAME=FILE"
 )
 ERR_RANK = "unknown --rank-by figure {name!r}; figures of these runs: {known}"
+ERR_DEFAULT_RANK = (
+    "the default ranking figure {name!r} needs the sex and age groups with binary age bins (--groups sex,age "
+    "and --age-bins binary); with these options rank by another figure with --rank-by FIGURE, one of: {known}"
+)
 ERR_FORMAT = "unknown format {fmt!r}; choose one of: " + ", ".join(FORMATS)
 
 
@@ -171,7 +175,8 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
                               f"(add sex / age columns); those groups and their figures are left out", highlight=False)
     known = sorted({name for r in ranked for name in r.report.figures})
     if rank_by not in known:
-        raise BenchError(ERR_RANK.format(name=rank_by, known=", ".join(known)))
+        message = ERR_DEFAULT_RANK if rank_by == DEFAULT_RANK else ERR_RANK
+        raise BenchError(message.format(name=rank_by, known=", ".join(known)))
     family = set(columns_for(ranked, rank_by))
     tests = [(r, name) for r in ranked for name, fig in r.report.figures.items()
              if fig.p_value is not None and name in family]

@@ -175,3 +175,14 @@ def _write(frame, tmp_path):
     path = tmp_path / "good.parquet"
     frame.write_parquet(path)
     return path
+
+
+def test_default_ranking_without_its_groups_says_to_pass_rank_by(capsys, external_files):
+    fair, _ = external_files
+    for options in (["--groups", "sex"], ["--groups", "sex*age"], ["--age-bins", "decades"]):
+        with pytest.raises(BenchError) as error:
+            main(["--verbose", "leaderboard", "--predictions", f"fair={fair}", *options] + FAST)
+        message = str(error.value)
+        assert "unknown --rank-by" not in message  # the user never typed --rank-by
+        assert "default ranking figure 'worst_f1_gap'" in message and "--rank-by FIGURE" in message
+        assert "macro_auc" in message
