@@ -273,7 +273,7 @@ def evaluate(
             ci=intervals[name],
             p_value=p_values.get(name) if is_gap(name) else None,
             p_adj=adjusted.get(name),
-            flag=_flag(name, float(values[0]), run.index, counts_point, min_group_size),
+            flag=_flag(name, float(values[0]), run.index, counts_point, min_group_size, n_classes=len(classes)),
             replicates=boot_figures.get(name),
         )
 
@@ -355,7 +355,10 @@ def _permutation_tests(run: _Run, point_figures: dict, *, n_perm: int, rng, auc_
     return p_values
 
 
-def _flag(name: str, value: float, index: GroupIndex, counts: np.ndarray, min_group_size: int) -> str:
+def _flag(name: str, value: float, index: GroupIndex, counts: np.ndarray, min_group_size: int,
+          n_classes: int | None = None) -> str:
+    if not np.isfinite(value) and name == "var_f1" and n_classes is not None and n_classes < 2:
+        return "undefined (a variance over classes needs two or more classes)"
     if not np.isfinite(value):
         return "undefined (a group lacks images, positives or negatives)"
     groups = figure_groups(name, index)

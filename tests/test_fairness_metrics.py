@@ -132,6 +132,9 @@ def test_fairness_figures_match_fairlearn_for_one_class():
     cells = np.char.add(np.char.add(sex.astype(str), ","), np.where(age < 60, "y", "o"))
     eod_cells = equalized_odds_difference(y[:, 0], decisions, sensitive_features=cells)
     assert report.figures["eod_sex_age"].value == pytest.approx(eod_cells, abs=TOL)
+    # a variance over classes is undefined with one class: the flag says so, not that a group lacks images
+    assert np.isnan(report.figures["var_f1"].value)
+    assert report.figures["var_f1"].flag == "undefined (a variance over classes needs two or more classes)"
 
 
 def test_auc_gap_es_auc_and_worst_group_auc_follow_their_formulas():
