@@ -38,8 +38,8 @@ ERR_NO_RUNS = (
 )
 ERR_RANK = "unknown --rank-by figure {name!r}; figures of these runs: {known}"
 ERR_DEFAULT_RANK = (
-    "the default ranking figure {name!r} needs the sex and age groups with binary age bins (--groups sex,age "
-    "and --age-bins binary); with these options rank by another figure with --rank-by FIGURE, one of: {known}"
+    "the default ranking figure {name!r} needs sex and age values and both groups with binary age bins "
+    "(--groups sex,age and --age-bins binary); here rank by another figure with --rank-by FIGURE, one of: {known}"
 )
 ERR_FORMAT = "unknown format {fmt!r}; choose one of: " + ", ".join(FORMATS)
 
