@@ -84,3 +84,17 @@ def test_lora_on_a_bypassed_module_is_an_error_not_a_silent_no_op(tmp_path, monk
         checkpoint.prepare_run_dir(tmp_path, {"t": 1}, resume=False)
         with pytest.raises(BenchError, match="get no gradient.*out_proj"):
             fit(model, train, val, config, run_dir=tmp_path, progress=False)
+
+
+def test_full_fine_tuning_says_how_many_parameters_remain_after_freezing_unreached_ones(tmp_path, capsys):
+    encoder = load_encoder("tiny-gloria")  # its local embedder does not feed the global embedding
+    train, val = _splits(encoder.pixel_size)
+    config = make_config(method="full", epochs=1, batch_size=4)
+    with seeded(0):
+        model = build_model(encoder, num_classes=3, config=config)
+        before = model.trainable_parameter_count()
+        checkpoint.prepare_run_dir(tmp_path, {"name": "tiny-gloria", "method": "full"}, resume=False)
+        result = fit(model, train, val, config, run_dir=tmp_path, progress=False)
+    out = " ".join(capsys.readouterr().out.split())
+    assert result.trainable_parameters < before
+    assert f"stay frozen: {result.trainable_parameters:,} trainable parameters remain" in out

@@ -331,7 +331,7 @@ def _freeze_unreached(model, train, device, method, processes) -> None:
     if processes.is_main:
         console.print(
             f"{len(unreached)} image-tower weights do not affect the embedding (e.g. {unreached[0]}) "
-            "and stay frozen"
+            f"and stay frozen: {model.trainable_parameter_count():,} trainable parameters remain"
         )
 
 
