@@ -253,7 +253,8 @@ def parse_task_params(name: str, items: list[str] | None) -> dict:
         key = key.strip().replace("-", "_")
         if not sep or key not in known:
             listing = ", ".join(f"{p.name} (default {p.default})" for p in definition.params) or "none"
-            raise BenchError(f"task parameter {item!r} is not of the form key=value with a known key; {name} takes: {listing}.")
+            problem = f"{name} has no parameter {key!r}" if sep else "it is not of the form key=value"
+            raise BenchError(f"task parameter {item!r}: {problem}; {name} takes: {listing}.")
         out[key] = known[key].parse(value.strip())
     return out
 

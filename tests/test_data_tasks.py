@@ -147,6 +147,11 @@ def test_parameters_are_parsed_and_checked(manifest):
     }
     with pytest.raises(BenchError, match="per_class=20.*nih14 takes: none"):
         parse_task_params("nih14", ["per_class=20"])
+    with pytest.raises(BenchError) as error:  # a well-formed key=value is not called malformed
+        parse_task_params("nih14", ["per_class=20"])
+    assert "not of the form" not in str(error.value) and "nih14 has no parameter 'per_class'" in str(error.value)
+    with pytest.raises(BenchError, match="'per_class': it is not of the form key=value"):
+        parse_task_params("nih6x200", ["per_class"])
     with pytest.raises(BenchError, match="sum to 1"):
         parse_task_params("nih6x200", ["split_fractions=0.8,0.3,0.1"])
     with pytest.raises(BenchError, match="unknown task 'nih15'; known tasks: nih14, nofinding, nih6x200"):
