@@ -220,6 +220,11 @@ def fit_heads(
     manifest, _ = load_registered(workdir, dataset)
     digest = manifest_digest(manifest)
     built = build_task(task, manifest, seed=seed, **(task_params or {}))
+    if not (Path(workdir) / "stores" / model).is_dir():
+        from extractors.registry import REGISTRY, get_spec
+
+        if model not in REGISTRY:
+            get_spec(model)  # a misspelt name: list the known encoders rather than suggest extracting it
     store = EmbeddingStore.open(find_store(workdir, model, digest, weights_digest=weights_digest))
     aligned = align_task_to_store(built, store)
     if aligned.excluded:

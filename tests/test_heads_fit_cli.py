@@ -98,6 +98,9 @@ def test_single_label_seed_task_with_fitted_zero_shot_temperature(extracted, tmp
 def test_missing_store_and_unknown_head_are_clear_errors(extracted, tmp_path, capsys):
     assert main(["fit-heads", "--model", "tiny-clip-rn", "--task", "nih14", "--workdir", str(extracted)]) == 2
     assert "bench extract --model tiny-clip-rn" in capsys.readouterr().err
+    assert main(["fit-heads", "--model", "tiny-clipp", "--task", "nih14", "--workdir", str(extracted)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown encoder 'tiny-clipp'" in err and "bench extract" not in err
     with pytest.raises(SystemExit):
         main(["fit-heads", "--model", "tiny-clip", "--task", "nih14", "--heads", "svm", "--workdir", str(extracted)])
     assert "unknown head" in capsys.readouterr().err
