@@ -53,3 +53,19 @@ def test_cuda_without_a_gpu_is_a_clear_error(synthetic_root, workdir, capsys, mo
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "no usable CUDA GPU" in err and "--device cpu" in err and "Traceback" not in err
+
+
+def test_missing_images_point_to_a_flag_that_extract_accepts(tmp_path, workdir, capsys):
+    import shutil
+
+    root = write_synthetic(tmp_path / "nih", n=24, size=32, seed=1)
+    missing = sorted((root / "images").glob("*.png"))[:2]
+    for path in missing:
+        path.unlink()
+    argv = ["extract", "--workdir", str(workdir / "missing"), "--model", "tiny-clip", "--root", str(root)]
+    assert cli.main(argv) == 2
+    assert "--allow-missing-images" in capsys.readouterr().err
+    assert cli.main(argv + ["--allow-missing-images"]) == 0  # the flag the message names exists here too
+    manifest, _ = load_registered(workdir / "missing", "nih")
+    assert manifest.height == 22 and missing[0].name not in manifest["image_id"].to_list()
+    shutil.rmtree(root)

@@ -33,6 +33,10 @@ def register(subparsers, common) -> None:
         help="record images that cannot be decoded as excluded (listed in the store) instead of stopping",
     )
     parser.add_argument(
+        "--allow-missing-images", action="store_true",
+        help="drop (and count) metadata rows whose image file is missing instead of failing (as in `bench data check`)",
+    )
+    parser.add_argument(
         "--no-wait", action="store_true",
         help="stop with a message (instead of waiting) when another process is writing the same store",
     )
@@ -55,7 +59,7 @@ def run(args) -> int:
     workdir = resolve_workdir(args.workdir)
     check_device(args.device)
     started = time.time()
-    dataset = load_nih(args.root)
+    dataset = load_nih(args.root, allow_missing_images=args.allow_missing_images)
     rank = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 registers and reports
     if rank == 0:
         register_dataset(workdir, args.dataset, dataset)
