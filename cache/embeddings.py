@@ -163,6 +163,7 @@ def find_store(workdir: Path, model: str, manifest_digest: str, *, weights_diges
     """
     folder = Path(workdir) / "stores" / model
     candidates = []
+    other_manifests = set()
     for path in sorted(folder.glob("*.h5")) if folder.is_dir() else []:
         try:
             with h5py.File(path, "r") as handle:
@@ -172,6 +173,7 @@ def find_store(workdir: Path, model: str, manifest_digest: str, *, weights_diges
         if attrs.get("kind") != STORE_KIND or not attrs.get("complete", False):
             continue
         if attrs.get("manifest_digest") != manifest_digest:
+            other_manifests.add(str(attrs.get("manifest_digest", ""))[:16])
             continue
         if weights_digest is not None and attrs.get("weights_digest") != weights_digest:
             continue
@@ -180,6 +182,9 @@ def find_store(workdir: Path, model: str, manifest_digest: str, *, weights_diges
         raise BenchError(
             f"no embedding store for model {model!r} over this dataset (manifest {manifest_digest[:16]}) in "
             f"{folder}. Run `bench extract --model {model} --dataset nih --root DIR` first."
+            + (f" (Its stores there are over other manifests ({', '.join(sorted(other_manifests))}): the "
+               "registered dataset changed since, e.g. a later `bench extract` used another --root or options.)"
+               if other_manifests else "")
         )
     weights = {attrs.get("weights_digest") for _, _, attrs in candidates}
     if len(weights) > 1:

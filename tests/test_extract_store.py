@@ -69,8 +69,13 @@ def test_reader_api_and_find_store(dataset, tmp_path):
     assert set(text["polarity"]) == {"pos"}
     with pytest.raises(BenchError, match="no prompt set 'other'"):
         store.text("other")
-    with pytest.raises(BenchError, match="bench extract --model fake-encoder"):
+    with pytest.raises(BenchError, match="bench extract --model fake-encoder") as error:
         find_store(tmp_path / "w", "fake-encoder", "0" * 64)
+    # a store over another manifest exists: say the registered dataset changed rather than only "extract first"
+    assert manifest_digest(manifest)[:16] in str(error.value) and "registered dataset changed" in str(error.value)
+    with pytest.raises(BenchError) as error:
+        find_store(tmp_path / "w", "other-encoder", "0" * 64)
+    assert "registered dataset changed" not in str(error.value)
 
 
 def test_find_store_refuses_to_guess_between_weights(dataset, tmp_path):
