@@ -42,6 +42,14 @@ ERR_DEFAULT_RANK = (
     "(--groups sex,age and --age-bins binary); here rank by another figure with --rank-by FIGURE, one of: {known}"
 )
 ERR_FORMAT = "unknown format {fmt!r}; choose one of: " + ", ".join(FORMATS)
+ERR_CLASSES = (
+    "these runs predict different classes and cannot be ranked in one table: {groups}. "
+    "Rank each task separately (--task, or only the --predictions files of one task)"
+)
+NOTE_TEST_SETS = (
+    "runs are evaluated on {n} different test sets ({sizes}); their figures are not paired and compare only "
+    "roughly (e.g. nih6x200 runs made with different --per-class or --seed)"
+)
 
 
 @dataclass
@@ -156,9 +164,32 @@ def rank_key(name: str):
     return key
 
 
+def check_comparable(runs: list[RunInput]) -> None:
+    """Runs with different classes cannot share a table (BenchError); runs on different test sets can, with a
+    note (their bootstrap replicates are not paired)."""
+    from benchmark.predictions import prediction_classes
+
+    by_classes: dict[tuple, list[str]] = {}
+    test_sets: dict[frozenset, list[RunInput]] = {}
+    for run in runs:
+        by_classes.setdefault(tuple(prediction_classes(run.frame)), []).append(run.name)
+        test_ids = run.frame.filter(run.frame["split"] == "test")["image_id"].to_list()
+        test_sets.setdefault(frozenset(test_ids), []).append(run)
+    if len(by_classes) > 1:
+        groups = "; ".join(f"{', '.join(names)}: {', '.join(classes)}" for classes, names in by_classes.items())
+        raise BenchError(ERR_CLASSES.format(groups=groups))
+    if len(test_sets) > 1:
+        from benchmark.console import err_console
+
+        sizes = ", ".join(f"{len(ids)} images: {', '.join(r.name for r in members)}" for ids, members in test_sets.items())
+        err_console.print(f"[yellow]note[/] {NOTE_TEST_SETS.format(n=len(test_sets), sizes=sizes)}", highlight=False)
+
+
 def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str = "holm", **options) -> list[RankedRun]:
     """Evaluate every run, correct the gap p-values of the whole table together, and rank."""
     from fairness.multitest import adjust_p_values
+
+    check_comparable(runs)
 
     from fairness import ResamplingPlan
 

@@ -139,7 +139,7 @@ def _class_quota(label: str, per_class: int, balance: str, counts: dict, feasibl
             raise BenchError(
                 f"nih6x200: too few single-label {label} images for per_class={per_class} ({max(quota)} per sex x "
                 f"age-group cell): {listing}. Use a smaller --per-class (at most {feasible} for all six classes here), "
-                "or balance=margins (sex and age margins balanced, cells as even as possible), or a larger dataset."
+                "or --task-param balance=margins (sex and age margins balanced, cells as even as possible), or a larger dataset."
             )
         return quota
     half = per_class // 2

@@ -186,3 +186,24 @@ def test_default_ranking_without_its_groups_says_to_pass_rank_by(capsys, externa
         assert "unknown --rank-by" not in message  # the user never typed --rank-by
         assert "default ranking figure 'worst_f1_gap'" in message and "--rank-by FIGURE" in message
         assert "macro_auc" in message
+
+
+def test_runs_with_different_classes_are_refused(capsys, tmp_path):
+    same = tmp_path / "three.csv"
+    fewer = tmp_path / "two.csv"
+    prediction_frame(0, female_penalty=0.0).write_csv(same)
+    prediction_frame(1, female_penalty=0.0).drop(["y_Edema", "p_Edema"]).write_csv(fewer)
+    assert main(["leaderboard", "--predictions", f"a={same}", "--predictions", f"b={fewer}"] + FAST) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "predict different classes" in err and "b: Effusion, No_Finding" in err
+
+
+def test_runs_on_different_test_sets_get_a_note_and_same_sets_do_not(capsys, tmp_path):
+    first, second, copy = tmp_path / "first.csv", tmp_path / "second.csv", tmp_path / "copy.csv"
+    prediction_frame(0, female_penalty=0.0).write_csv(first)
+    prediction_frame(0, female_penalty=0.0).write_csv(copy)
+    prediction_frame(1, female_penalty=0.0).write_csv(second)
+    assert main(["leaderboard", "--predictions", f"a={first}", "--predictions", f"c={copy}", "--format", "json"] + FAST) == 0
+    assert "different test sets" not in capsys.readouterr().err
+    assert main(["leaderboard", "--predictions", f"a={first}", "--predictions", f"b={second}", "--format", "json"] + FAST) == 0
+    assert "different test sets" in " ".join(capsys.readouterr().err.split())
