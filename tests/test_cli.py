@@ -45,3 +45,10 @@ def test_workdir_resolution_order(tmp_path, monkeypatch):
     assert resolve_workdir(None) == (tmp_path / "from-env").resolve()
     assert resolve_workdir(tmp_path / "from-option") == (tmp_path / "from-option").resolve()
     assert (tmp_path / "from-option").is_dir()
+
+
+def test_runs_names_an_unknown_task(workdir, capsys):
+    assert cli.main(["runs", "--task", "nope"]) == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err
+    assert cli.main(["runs", "--task", "nih14"]) == 0
+    assert "no prediction runs" in " ".join(capsys.readouterr().out.split())

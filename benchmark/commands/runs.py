@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from benchmark.errors import BenchError
+
 
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser(
@@ -30,6 +32,10 @@ def run(args) -> int:
         console.out(json.dumps([run.as_dict() for run in runs], indent=2), highlight=False)
         return 0
     if not runs:
+        from benchmark.tasks import TASKS
+
+        if args.task and args.task not in TASKS:
+            raise BenchError(f"unknown task {args.task!r}; tasks are: {', '.join(TASKS)}")
         where = f"task {args.task!r} in " if args.task else ""
         console.print(f"no prediction runs for {where}{workdir / 'runs'}; make some with `bench fit-heads` or `bench finetune`")
         return 0
