@@ -69,3 +69,18 @@ def test_missing_images_point_to_a_flag_that_extract_accepts(tmp_path, workdir, 
     manifest, _ = load_registered(workdir / "missing", "nih")
     assert manifest.height == 22 and missing[0].name not in manifest["image_id"].to_list()
     shutil.rmtree(root)
+
+
+def test_the_validation_split_options_reach_the_registered_manifest(tmp_path, workdir):
+    root = write_synthetic(tmp_path / "nih", n=120, size=32, seed=0)
+    base = ["extract", "--workdir", str(workdir), "--model", "tiny-clip", "--root", str(root)]
+    assert cli.main(base) == 0
+    default = load_registered(workdir, "nih")[0]
+    assert cli.main(base + ["--val-fraction", "0.4", "--split-seed", "3"]) == 0
+    custom = load_registered(workdir, "nih")[0]
+    count = {name: frame["split"].value_counts().to_dict(as_series=False) for name, frame in
+             (("default", default), ("custom", custom))}
+    n_val = {name: dict(zip(c["split"], c["count"])).get("val", 0) for name, c in count.items()}
+    assert n_val["custom"] > n_val["default"]
+    assert (custom["split"] == "test").to_list() == (default["split"] == "test").to_list()  # the official test list
+    find_store(workdir, "tiny-clip", manifest_digest(custom))  # a new manifest gets its own store

@@ -33,6 +33,13 @@ def register(subparsers, common) -> None:
         help="record images that cannot be decoded as excluded (listed in the store) instead of stopping",
     )
     parser.add_argument(
+        "--val-fraction", type=float, default=0.1,
+        help="share of train_val patients held out for validation (default 0.1); as in `bench data check`",
+    )
+    parser.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the patient-wise validation split (default 0)"
+    )
+    parser.add_argument(
         "--allow-missing-images", action="store_true",
         help="drop (and count) metadata rows whose image file is missing instead of failing (as in `bench data check`)",
     )
@@ -59,7 +66,9 @@ def run(args) -> int:
     workdir = resolve_workdir(args.workdir)
     check_device(args.device)
     started = time.time()
-    dataset = load_nih(args.root, allow_missing_images=args.allow_missing_images)
+    dataset = load_nih(
+        args.root, val_fraction=args.val_fraction, seed=args.split_seed, allow_missing_images=args.allow_missing_images
+    )
     rank = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 registers and reports
     if rank == 0:
         register_dataset(workdir, args.dataset, dataset)
