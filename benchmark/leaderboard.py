@@ -331,6 +331,31 @@ def class_rows(ranked: list[RankedRun]) -> tuple[list, list]:
     return header, body
 
 
+CSV_COLUMNS = ("rank", "name", "method", "encoder", "n_test", "figure", "class", "value", "ci_low", "ci_high",
+               "p_adj", "flag")
+
+
+def tidy_csv(ranked: list[RankedRun], *, by_class: bool = False) -> str:
+    """One row per run and figure (and per class with `by_class`), numbers in their own columns, so that a
+    spreadsheet, pandas or R reads them as numbers: the columns of `CSV_COLUMNS`; `class` is empty for
+    figures over all classes; empty cells where a value is undefined."""
+    def number(x) -> str:
+        return "" if x is None or not np.isfinite(x) else repr(float(x))
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for position, r in enumerate(ranked, start=1):
+        run = [position, r.run.name, r.run.method, r.run.encoder, r.report.n_test]
+        items = [(name, "", figure) for name, figure in r.report.figures.items()]
+        if by_class:
+            items += [(name, cls, figure) for name, per in r.report.by_class.items() for cls, figure in per.items()]
+        for name, cls, figure in items:
+            writer.writerow(run + [name, cls, number(figure.value), number(figure.ci[0]), number(figure.ci[1]),
+                                   number(figure.p_adj), figure.flag])
+    return buffer.getvalue()
+
+
 def render(ranked: list[RankedRun], *, rank_by: str, fmt: str = "table", by_class: bool = False, title: str = "",
            alpha: float = 0.05) -> str | None:
     """Return the leaderboard as text (md, csv, json) or print it as a rich table (returns None)."""
@@ -343,12 +368,7 @@ def render(ranked: list[RankedRun], *, rank_by: str, fmt: str = "table", by_clas
     if by_class:
         tables.append(("per class", *class_rows(ranked)))
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for _, head, lines in tables:
-            writer.writerow(head)
-            writer.writerows(lines)
-        return buffer.getvalue()
+        return tidy_csv(ranked, by_class=by_class)
     if fmt == "md":
         parts = []
         for name, head, lines in tables:

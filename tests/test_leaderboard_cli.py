@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -124,9 +125,21 @@ def test_table_markdown_and_csv_render(capsys, external_files):
     assert main(["leaderboard", "--predictions", f"fair={fair}", "--predictions", f"biased={biased}", "--by-class"] + FAST) == 0
     table = capsys.readouterr().out
     assert "worst_f1_gap" in table and "per class" in table
-    assert main(["leaderboard", "--predictions", f"fair={fair}", "--format", "csv"] + FAST) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("rank,name,method,encoder,n_test,worst_f1_gap")
+    argv = ["leaderboard", "--predictions", f"fair={fair}", "--predictions", f"biased={biased}", "--format"]
+    assert main(argv + ["csv", "--by-class"] + FAST) == 0
+    table = pl.read_csv(io.StringIO(capsys.readouterr().out))
+    assert main(argv + ["json"] + FAST) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert tuple(table.columns) == leaderboard.CSV_COLUMNS
+    assert table["value"].dtype == pl.Float64 and table["ci_low"].dtype == pl.Float64
+    for rank, run in enumerate(document["runs"], start=1):
+        rows = table.filter((pl.col("name") == run["name"]) & pl.col("class").is_null())
+        assert rows["rank"].unique().to_list() == [rank]
+        f1_gap = rows.filter(pl.col("figure") == "f1_gap_sex").row(0, named=True)
+        assert f1_gap["value"] == pytest.approx(run["figures"]["f1_gap_sex"]["value"])
+        assert [f1_gap["ci_low"], f1_gap["ci_high"]] == pytest.approx(run["figures"]["f1_gap_sex"]["ci"])
+    per_class = table.filter(pl.col("class").is_not_null())
+    assert set(per_class["class"]) == set(CLASSES) and "auc" in set(per_class["figure"])
     assert main(["leaderboard", "--predictions", f"fair={fair}", "--format", "md"] + FAST) == 0
     assert "| rank | name |" in capsys.readouterr().out
 
