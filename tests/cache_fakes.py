@@ -17,6 +17,7 @@ from torch import nn
 
 from benchmark.datasets.labels import LABEL_COLUMNS
 from benchmark.datasets.manifest import MANIFEST_SCHEMA
+from extractors.base import Encoder
 
 
 def write_dataset(root: Path, n: int = 12, *, seed: int = 0, sizes=((40, 40), (48, 32), (30, 44))) -> pl.DataFrame:
@@ -56,16 +57,13 @@ class FakeSpec:
     embed_dim: int = 8
 
 
-class FakeEncoder(nn.Module):
+class FakeEncoder(Encoder):
     """Deterministic: a fixed random projection of the pooled pixels. `delay` seconds of sleep per batch
     (not part of the identity) slow it down for kill tests; `local=True` adds GLoRIA-like local features."""
 
     def __init__(self, spec: FakeSpec = FakeSpec(), *, weights_digest: str = "random-init", delay: float = 0.0,
                  local: bool = False):
-        super().__init__()
-        self.spec = spec
-        self.weights_tag = "random-init"
-        self.weights_digest = weights_digest
+        super().__init__(spec, weights_tag="random-init", weights_digest=weights_digest)
         self.delay = delay
         self.local = local
         generator = torch.Generator().manual_seed(7)
@@ -75,18 +73,6 @@ class FakeEncoder(nn.Module):
             self.projection.bias.zero_()
         self.requires_grad_(False)
         self.eval()
-
-    @property
-    def pixel_size(self) -> int:
-        return self.spec.preprocess.pixel_size
-
-    @property
-    def embed_dim(self) -> int:
-        return self.spec.embed_dim
-
-    @property
-    def device(self) -> torch.device:
-        return self.projection.weight.device
 
     def preprocess(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels.to(self.device).float().div(255.0).unsqueeze(1)
