@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from benchmark import __version__
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 COMMAND_MODULES = [
     "benchmark.commands.data",
@@ -79,12 +79,12 @@ def _run(args) -> int:
     except BenchError as error:
         if args.verbose:
             raise
-        from benchmark.console import err_console
+        from benchmark.ui import err_console
 
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        from benchmark.console import err_console
+        from benchmark.ui import err_console
 
         err_console.print("[yellow]interrupted[/]")
         return 130

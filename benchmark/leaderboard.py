@@ -1,6 +1,6 @@
 """The fairness-ranked leaderboard: read runs (workdir or outside files), evaluate each, rank, render.
 
-Runs come from the workdir (`benchmark.predictions.list_runs`) or from files named on the command line
+Runs come from the workdir (`benchmark.core.runs.list_runs`) or from files named on the command line
 (`NAME=FILE`, CSV or Parquet in the prediction schema; no workdir needed). Each run's test rows are
 evaluated by `fairness.evaluate` with thresholds chosen on its val rows. All runs of one table share the
 seed, so runs on the same test set share the same patient draws (a paired comparison is then possible).
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
+from benchmark.core.schema import label_column, probability_column
 
 DEFAULT_RANK = "worst_f1_gap"
 SHOWN_FIGURES = ("accuracy", "macro_f1", "macro_auc", "f1_gap_sex", "f1_gap_age", "eqodds_sex", "eqodds_age",
@@ -54,13 +55,13 @@ NOTE_TEST_SETS = (
 
 @dataclass
 class RunInput:
-    """One run to rank: its name, method, encoder, prediction frame and metadata."""
+    """One run to rank: its name, method, encoder, prediction frame and run record."""
 
     name: str
     method: str
     encoder: str
     frame: object  # polars.DataFrame in the prediction schema
-    metadata: dict
+    record: object  # benchmark.core.runs.RunRecord
     source: str
 
 
@@ -79,7 +80,7 @@ def parse_prediction_spec(spec: str) -> tuple[str, Path]:
 
 def load_external(specs) -> list[RunInput]:
     """Runs from `NAME=FILE` specs (CSV or Parquet in the prediction schema)."""
-    from benchmark.predictions import read_predictions
+    from benchmark.core.runs import read_predictions
 
     runs, seen = [], set()
     for spec in specs:
@@ -87,33 +88,33 @@ def load_external(specs) -> list[RunInput]:
         if name in seen:
             raise BenchError(ERR_DUPLICATE.format(name=name))
         seen.add(name)
-        frame, metadata = read_predictions(path)
-        runs.append(RunInput(name=name, method=metadata.get("method", "external"),
-                             encoder=metadata.get("encoder", "external"), frame=frame, metadata=metadata,
-                             source=str(path)))
+        frame, record = read_predictions(path)
+        runs.append(RunInput(name=name, method=record.method, encoder=record.encoder or "external", frame=frame,
+                             record=record, source=str(path)))
     return runs
 
 
 def load_task_runs(workdir, task: str, *, model: str | None = None, method: str | None = None) -> list[RunInput]:
     """Every readable run of a task in the workdir, filtered by encoder and method."""
-    from benchmark.console import err_console
-    from benchmark.predictions import list_runs, read_predictions, runs_root
+    from benchmark.core.runs import list_runs, read_predictions
+    from benchmark.core.workdir import Workdir
+    from benchmark.ui import err_console
 
     runs = []
     for summary in list_runs(workdir, task=task):
         if summary.problem:
             err_console.print(f"[yellow]skipping[/] {summary.path}: {summary.problem}", highlight=False)
             continue
-        if model and summary.encoder != model:
+        if model and summary.record.encoder != model:
             continue
-        if method and summary.method != method:
+        if method and summary.record.method != method:
             continue
-        frame, metadata = read_predictions(summary.path)
-        runs.append(RunInput(name=summary.run_id, method=summary.method, encoder=summary.encoder, frame=frame,
-                             metadata=metadata, source=str(summary.path)))
+        frame, record = read_predictions(summary.path)
+        runs.append(RunInput(name=summary.run_id, method=record.method, encoder=record.encoder, frame=frame,
+                             record=record, source=str(summary.path)))
     if not runs:
         filters = "".join(f" with {k} {v!r}" for k, v in (("encoder", model), ("method", method)) if v)
-        raise BenchError(ERR_NO_RUNS.format(task=task, root=runs_root(workdir), filters=filters))
+        raise BenchError(ERR_NO_RUNS.format(task=task, root=Workdir.of(workdir).runs_dir, filters=filters))
     return runs
 
 
@@ -121,18 +122,18 @@ def _arrays(frame, split: str, classes):
     import polars as pl
 
     rows = frame.filter(pl.col("split") == split)
-    y = rows.select([f"y_{c}" for c in classes]).to_numpy().astype(np.int8) if rows.height else None
-    p = rows.select([f"p_{c}" for c in classes]).to_numpy().astype(np.float64) if rows.height else None
+    y = rows.select([label_column(c) for c in classes]).to_numpy().astype(np.int8) if rows.height else None
+    p = rows.select([probability_column(c) for c in classes]).to_numpy().astype(np.float64) if rows.height else None
     return rows, y, p
 
 
 def evaluate_run(run: RunInput, **options):
     """Evaluate one run's test rows with thresholds from its val rows (see `fairness.evaluate` for options)."""
-    from benchmark.predictions import infer_task_kind, prediction_classes
+    from benchmark.core.predictions import infer_task_kind, prediction_classes
     from fairness import evaluate
 
     classes = prediction_classes(run.frame)
-    kind = infer_task_kind(run.frame, run.metadata)
+    kind = infer_task_kind(run.frame, run.record.task_kind)
     test, y_test, p_test = _arrays(run.frame, "test", classes)
     if test.height == 0:
         raise BenchError(ERR_NO_TEST.format(source=run.source))
@@ -167,7 +168,7 @@ def rank_key(name: str):
 def check_comparable(runs: list[RunInput]) -> None:
     """Runs with different classes cannot share a table (BenchError); runs on different test sets can, with a
     note (their bootstrap replicates are not paired)."""
-    from benchmark.predictions import prediction_classes
+    from benchmark.core.predictions import prediction_classes
 
     by_classes: dict[tuple, list[str]] = {}
     test_sets: dict[frozenset, list[RunInput]] = {}
@@ -179,7 +180,7 @@ def check_comparable(runs: list[RunInput]) -> None:
         groups = "; ".join(f"{', '.join(names)}: {', '.join(classes)}" for classes, names in by_classes.items())
         raise BenchError(ERR_CLASSES.format(groups=groups))
     if len(test_sets) > 1:
-        from benchmark.console import err_console
+        from benchmark.ui import err_console
 
         sizes = ", ".join(f"{len(ids)} images: {', '.join(r.name for r in members)}" for ids, members in test_sets.items())
         err_console.print(f"[yellow]note[/] {NOTE_TEST_SETS.format(n=len(test_sets), sizes=sizes)}", highlight=False)
@@ -200,7 +201,7 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
     for r in ranked:
         missing = r.report.options.get("attributes_without_values")
         if missing:
-            from benchmark.console import err_console
+            from benchmark.ui import err_console
 
             err_console.print(f"[yellow]note[/] {r.run.source}: no values for {', '.join(missing)} "
                               f"(add sex / age columns); those groups and their figures are left out", highlight=False)
@@ -381,7 +382,7 @@ def render(ranked: list[RankedRun], *, rank_by: str, fmt: str = "table", by_clas
         return "\n".join(parts)
     from rich.table import Table
 
-    from benchmark.console import console
+    from benchmark.ui import console
 
     for name, head, lines in tables:
         table = Table(title=name, caption=legend(ranked, rank_by, alpha) if name == tables[0][0] else None)

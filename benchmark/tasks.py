@@ -21,14 +21,12 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from benchmark.datasets.labels import FINDINGS, NO_FINDING, SEED_STUDY_CLASSES
-from benchmark.datasets.manifest import SPLITS
+from benchmark.core.errors import BenchError
+from benchmark.core.schema import AGE_GROUPS, AGE_THRESHOLD, FINDINGS, NO_FINDING, SEED_STUDY_CLASSES, SPLITS, label_column
 from benchmark.datasets.splits import check_fractions, stratified_patient_split
-from benchmark.errors import BenchError
 
-AGE_THRESHOLD = 60.0
-"""The seed study's age groups: young is age < 60, old is age >= 60."""
-CELLS: tuple[tuple[str, str], ...] = (("F", "<60"), ("F", ">=60"), ("M", "<60"), ("M", ">=60"))
+CELLS: tuple[tuple[str, str], ...] = tuple((sex, group) for sex in ("F", "M") for group in AGE_GROUPS)
+"""The seed study's sex x age-group cells: (F, <60), (F, >=60), (M, <60), (M, >=60)."""
 ROW_COLUMNS: tuple[str, ...] = ("image_id", "patient_id", "sex", "age", "split")
 
 
@@ -52,12 +50,12 @@ class Task:
     def labels(self, split: str | None = None) -> np.ndarray:
         """Labels of a split (all rows when None): class indices [n] for "single", 0/1 [n, C] for "multi"."""
         rows = self.frame if split is None else self.frame[self.split_indices(split)]
-        matrix = rows.select([f"y_{name}" for name in self.classes]).to_numpy().astype(np.int64)
+        matrix = rows.select([label_column(name) for name in self.classes]).to_numpy().astype(np.int64)
         return matrix.argmax(axis=1) if self.kind == "single" else matrix
 
     @property
     def label_columns(self) -> list[str]:
-        return [f"y_{name}" for name in self.classes]
+        return [label_column(name) for name in self.classes]
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ def _multi_label(name: str, classes: tuple[str, ...], manifest: pl.DataFrame, se
     complete = pl.all_horizontal([pl.col(column).is_not_null() for column in columns])
     dropped = manifest.filter(~complete).height
     rows = manifest.filter(complete)
-    frame = rows.select(*ROW_COLUMNS, *[pl.col(column).cast(pl.Int8).alias(f"y_{column}") for column in columns])
+    frame = rows.select(*ROW_COLUMNS, *[pl.col(column).cast(pl.Int8).alias(label_column(column)) for column in columns])
     report = {"rows": frame.height, "dropped_unlabelled": dropped, "per_split": _per_split(frame, classes)}
     return Task(name=name, kind="multi", classes=classes, params={"seed": seed, **params}, frame=frame, report=report)
 
@@ -114,7 +112,8 @@ def _nofinding(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
 
 def age_group(age: pl.Expr) -> pl.Expr:
     """"<60" / ">=60" (null when the age is unknown), the seed study's age groups."""
-    return pl.when(age.is_null()).then(None).when(age < AGE_THRESHOLD).then(pl.lit("<60")).otherwise(pl.lit(">=60"))
+    young, old = AGE_GROUPS
+    return pl.when(age.is_null()).then(None).when(age < AGE_THRESHOLD).then(pl.lit(young)).otherwise(pl.lit(old))
 
 
 def _cell_quota(per_class: int) -> list[int]:
@@ -187,7 +186,7 @@ def _nih6x200(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
     )
     picked = picked.with_columns(split=pl.Series(np.array(SPLITS)[assignment]))
     frame = picked.select(
-        *ROW_COLUMNS, *[(pl.col("label") == name).cast(pl.Int8).alias(f"y_{name}") for name in classes]
+        *ROW_COLUMNS, *[(pl.col("label") == name).cast(pl.Int8).alias(label_column(name)) for name in classes]
     )
     report = {
         "rows": frame.height,
@@ -206,7 +205,7 @@ def _per_split(frame: pl.DataFrame, classes: tuple[str, ...]) -> dict:
     for split in SPLITS:
         rows = frame.filter(pl.col("split") == split)
         out[split] = {"rows": rows.height, "patients": rows["patient_id"].n_unique(),
-                      "positives": {name: int(rows[f"y_{name}"].sum() or 0) for name in classes}}
+                      "positives": {name: int(rows[label_column(name)].sum() or 0) for name in classes}}
     return out
 
 

@@ -14,10 +14,11 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark.errors import BenchError
-from cache.atomic import remove_stale_temporaries
+from benchmark.core.atomic import remove_stale_temporaries
+from benchmark.core.distributed import SINGLE, Ranks
+from benchmark.core.errors import BenchError
+from benchmark.core.progress import SILENT, Progress
 from cache.locking import exclusive
-from cache.ranks import SingleProcess
 from cache.shards import PartsFolder, ShardPlan
 
 
@@ -37,15 +38,15 @@ def build_sharded(
     compute_shards: Callable[[list[int]], None],
     assemble: Callable[[], None],
     wait: bool = True,
-    ranks=None,
+    ranks: Ranks = SINGLE,
+    progress: Progress = SILENT,
 ) -> None:
     """Build the store at `final` unless it is complete. See the module docstring for the protocol."""
-    ranks = ranks or SingleProcess()
     with contextlib.ExitStack() as stack:
         status = None
-        if ranks.rank == 0:
+        if ranks.is_main:
             try:
-                stack.enter_context(exclusive(final.with_name(final.name + ".lock"), what=what, wait=wait))
+                stack.enter_context(exclusive(final.with_name(final.name + ".lock"), what=what, wait=wait, progress=progress))
                 # under the lock, a temporary of the final file is from a writer that died while assembling it
                 remove_stale_temporaries(final.parent, final.name, only_dead_writers=False)
                 if is_complete():
@@ -63,13 +64,13 @@ def build_sharded(
 
         error = None
         try:
-            compute_shards(parts.missing(plan.assigned(ranks.rank, ranks.world)))
+            compute_shards(parts.missing(plan.assigned(ranks.rank, ranks.world_size)))
         except BenchError as failure:
             error = str(failure)
         _raise_first(ranks.gather(error))
 
         error = None
-        if ranks.rank == 0:
+        if ranks.is_main:
             try:
                 missing = parts.missing(plan.assigned(0, 1))
                 if missing:

@@ -2,7 +2,7 @@
 
 One file per identity, `workdir/stores/<model>/<identity[:16]>.h5`, where the identity is the sha256 of the
 canonical JSON of {encoder spec, weights digest, preprocessing, manifest digest, extractor version, prompt
-sets} (`cache.identity`). Readable with plain h5py:
+sets} (`store_identity`, digested by `benchmark.core.identity`). Readable with plain h5py:
 
     image/embedding            [N, D]      float16   image embeddings, rows in manifest order (raw, not L2-normed)
     image/local                [N, L, Dl]  float16   GLoRIA only: local (region) features
@@ -39,16 +39,36 @@ from typing import Any
 import h5py
 import numpy as np
 
-from benchmark.errors import BenchError
-from cache.atomic import atomic_output, load_arrays
-from cache.shards import PartsFolder, ShardPlan
+from benchmark.core.atomic import atomic_output
+from benchmark.core.errors import BenchError
+from benchmark.core.identity import plain
+from benchmark.core.workdir import Workdir
+from cache.shards import PartsFolder, ShardPlan, load_arrays
 
 STORE_KIND = "cxr-fairbench embedding store"
 TEXT_STRING_FIELDS = ("prompts", "class_name", "polarity")
+IDENTITY_FIELDS = ("encoder", "weights_digest", "preprocessing", "manifest_digest", "extractor_version", "prompts")
 
 
-def store_path(workdir: Path, model: str, identity_digest: str) -> Path:
-    return Path(workdir) / "stores" / model / f"{identity_digest[:16]}.h5"
+def store_identity(
+    *,
+    encoder: Any,
+    weights_digest: str,
+    preprocessing: Any,
+    manifest_digest: str,
+    extractor_version: str,
+    prompts: Any,
+) -> dict[str, Any]:
+    """The identity record of an embedding store (plain data, see `IDENTITY_FIELDS`); its digest
+    (`benchmark.core.identity.digest`) names the store file."""
+    return {
+        "encoder": plain(encoder),
+        "weights_digest": weights_digest,
+        "preprocessing": plain(preprocessing),
+        "manifest_digest": manifest_digest,
+        "extractor_version": extractor_version,
+        "prompts": plain(prompts),
+    }
 
 
 def is_complete_store(path: Path, identity_digest: str) -> bool:
@@ -161,7 +181,7 @@ def find_store(workdir: Path, model: str, manifest_digest: str, *, weights_diges
     recently created is returned unless they differ in weights, which is ambiguous: then a BenchError lists
     them and asks for the weights.
     """
-    folder = Path(workdir) / "stores" / model
+    folder = Workdir.of(workdir).model_stores_dir(model)
     candidates = []
     other_manifests = set()
     for path in sorted(folder.glob("*.h5")) if folder.is_dir() else []:

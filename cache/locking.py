@@ -15,7 +15,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
+from benchmark.core.progress import SILENT, Progress
 
 
 def _owner_path(lock_path: Path) -> Path:
@@ -30,7 +31,7 @@ def _describe_owner(lock_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def exclusive(lock_path: Path, *, what: str, wait: bool = True) -> Iterator[None]:
+def exclusive(lock_path: Path, *, what: str, wait: bool = True, progress: Progress = SILENT) -> Iterator[None]:
     """Hold the lock at `lock_path` while writing `what` (a phrase such as "the embedding store X")."""
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,12 +45,9 @@ def exclusive(lock_path: Path, *, what: str, wait: bool = True) -> Iterator[None
                 f"{owner} is already writing {what} (lock {lock_path}). Wait for it to finish and run again "
                 "(it will then be a cache hit), or drop --no-wait to wait for it."
             ) from None
-        from benchmark.console import err_console
-
-        err_console.print(
-            f"[yellow]waiting:[/] {owner} is writing {what} (lock {lock_path}); this run continues when it is "
-            "done. Use --no-wait to stop instead.",
-            highlight=False,
+        progress.warn(
+            f"waiting: {owner} is writing {what} (lock {lock_path}); this run continues when it is "
+            "done. Use --no-wait to stop instead."
         )
         lock.acquire()
     try:

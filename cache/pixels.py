@@ -31,12 +31,15 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from benchmark.errors import BenchError
-from cache.atomic import atomic_output, load_arrays, save_arrays
+from benchmark.core.atomic import atomic_output
+from benchmark.core.distributed import SINGLE, Ranks
+from benchmark.core.errors import BenchError
+from benchmark.core.identity import canonical_json
+from benchmark.core.manifest import manifest_digest
+from benchmark.core.progress import SILENT, Progress
+from benchmark.core.workdir import Workdir
 from cache.build import build_sharded
-from cache.identity import canonical_json
-from cache.ranks import SingleProcess
-from cache.shards import PartsFolder, ShardPlan
+from cache.shards import PartsFolder, ShardPlan, load_arrays, save_arrays
 
 PIXEL_PIPELINE_VERSION = "1"
 PIXEL_SHARD_ROWS = 256
@@ -130,16 +133,6 @@ def _bad_image_error(bad: dict, image_id: str) -> BenchError:
     )
 
 
-def _manifest_digest(manifest) -> str:
-    from benchmark.datasets.manifest import manifest_digest
-
-    return manifest_digest(manifest)
-
-
-def pixel_store_path(workdir: Path, manifest_digest: str, size: int) -> Path:
-    return Path(workdir) / "pixels" / f"{manifest_digest[:16]}-{int(size)}px.h5"
-
-
 class PixelStore:
     """Reader of a complete pixel store; build or reuse one with `PixelStore.open_or_build`."""
 
@@ -215,17 +208,17 @@ class PixelStore:
         workdir,
         workers: int = 0,
         skip_bad: bool = False,
-        progress: bool = True,
+        progress: Progress = SILENT,
         wait: bool = True,
-        ranks=None,
+        ranks: Ranks = SINGLE,
         shard_rows: int = PIXEL_SHARD_ROWS,
     ) -> PixelStore:
         """The pixel store of `manifest` at `size`, decoding only what no earlier run finished."""
         if manifest.height == 0:
             raise BenchError("the manifest has no rows: there are no images to decode. Check the dataset root and its CSV.")
         root = Path(root)
-        digest = _manifest_digest(manifest)
-        path = pixel_store_path(workdir, digest, size)
+        digest = manifest_digest(manifest)
+        path = Workdir.of(workdir).pixel_store(digest, size)
         image_ids = manifest["image_id"].to_list()
         paths = [str(root / relative) for relative in manifest["path"].to_list()]
         settings = pipeline_settings(size)
@@ -246,7 +239,6 @@ class PixelStore:
         def assemble() -> None:
             _assemble(path, parts, plan, image_ids=image_ids, digest=digest, size=size, settings=settings)
 
-        ranks = ranks or SingleProcess()
         if not ranks.share(is_complete()):  # every rank takes the same branch
             build_sharded(
                 what=f"the pixel store {path}",
@@ -258,6 +250,7 @@ class PixelStore:
                 assemble=assemble,
                 wait=wait,
                 ranks=ranks,
+                progress=progress,
             )
         store = cls(path)
         if store.bad and not skip_bad:
@@ -284,13 +277,10 @@ def _is_complete(path: Path, digest: str, size: int) -> bool:
         return False
 
 
-def _run_jobs(jobs: list[_ShardJob], *, workers: int, progress: bool, total: int, done: int, image_ids) -> None:
-    from benchmark.console import console
-    from cache.progress import rows_progress
-
+def _run_jobs(jobs: list[_ShardJob], *, workers: int, progress: Progress, total: int, done: int, image_ids) -> None:
     if not jobs:
         return
-    with rows_progress("decoding images", total=total, done=done, enabled=progress, console=console) as advance:
+    with progress.bar("decoding images", total=total, done=done) as bar:
         if workers and workers > 0:
             context = multiprocessing.get_context("spawn")
             with context.Pool(processes=min(workers, len(jobs))) as pool:
@@ -298,13 +288,13 @@ def _run_jobs(jobs: list[_ShardJob], *, workers: int, progress: bool, total: int
                     if bad:
                         pool.terminate()
                         raise _bad_image_error(bad, image_ids[bad["row"]])
-                    advance(rows)
+                    bar.advance(rows)
         else:
             for job in jobs:
                 shard, rows, bad = _decode_shard(job)
                 if bad:
                     raise _bad_image_error(bad, image_ids[bad["row"]])
-                advance(rows)
+                bar.advance(rows)
 
 
 def _assemble(path: Path, parts: PartsFolder, plan: ShardPlan, *, image_ids, digest: str, size: int, settings: dict) -> None:

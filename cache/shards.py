@@ -14,7 +14,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cache.atomic import atomic_output, remove_stale_temporaries
+import numpy as np
+
+from benchmark.core.atomic import atomic_output, remove_stale_temporaries
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,16 @@ class PartsFolder:
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self.path)
+
+
+def save_arrays(target: Path, **arrays: np.ndarray) -> None:
+    """Write named arrays as one uncompressed `.npz` (a finished shard), atomically."""
+    with atomic_output(target) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def load_arrays(source: Path) -> dict[str, np.ndarray]:
+    """Read a `.npz` written by `save_arrays` (no pickles)."""
+    with np.load(source, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}

@@ -14,15 +14,14 @@ import torch
 from torch import nn
 
 from extractors.preprocess import apply_preprocess
-from extractors.registry import RANDOM_INIT, EncoderSpec  # noqa: F401  (RANDOM_INIT re-exported)
+from extractors.registry import EncoderSpec
 
 
 class Encoder(nn.Module):
     """A frozen image/text encoder with the spec's preprocessing.
 
     Subclasses set `self.model` (the wrapped network) and implement `encode_image`, `encode_text` and
-    `image_tower`. `logit_scale` is the model's learned temperature (exp'd) for zero-shot scoring, or None
-    when the family has none.
+    `image_tower`.
     """
 
     def __init__(self, spec: EncoderSpec, *, weights_tag: str, weights_digest: str):
@@ -48,10 +47,6 @@ class Encoder(nn.Module):
         for tensor in self.parameters():
             return tensor.device
         return torch.device("cpu")
-
-    @property
-    def logit_scale(self) -> float | None:
-        return None
 
     def freeze(self) -> "Encoder":
         """Eval mode and no gradients anywhere (the state `load_encoder` returns)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 PACKAGE_PREFIX = "package:"
@@ -100,7 +100,8 @@ def build_clinical_bert_encoder(spec, checkpoint, device, *, build_model, offici
     `official_state_dict(checkpoint, model)` maps the authors' file onto it before the strict load;
     `encoder_class(spec, model, tokenizer, weights_tag=, weights_digest=)` wraps it as an `Encoder`.
     """
-    from extractors.base import RANDOM_INIT, seeded_init
+    from benchmark.core.schema import RANDOM_INIT
+    from extractors.base import seeded_init
     from extractors.registry import family_setting
     from extractors.weights import strict_load
 

@@ -21,7 +21,7 @@ import json
 import random
 from pathlib import Path
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors.prompts import Prompt
 from extractors.registry import EncoderSpec
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors.registry import PreprocessSpec, PreprocessStep
 
 

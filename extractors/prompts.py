@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.errors import BenchError
+from benchmark.core.schema import LABEL_COLUMNS
+from benchmark.core.errors import BenchError
 from extractors.registry import EncoderSpec
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"

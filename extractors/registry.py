@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchError
-
-RANDOM_INIT = "random-init"
-"""The weights tag and digest of a random-initialised (tiny) encoder."""
+from benchmark.core.errors import BenchError
 
 SPECS_DIR = Path(__file__).parent / "specs"
 VARIANTS = ("official", "tiny")
@@ -77,6 +74,23 @@ class PreprocessSpec:
 
 
 @dataclass(frozen=True)
+class ZeroShotSpec:
+    """How the zero-shot head scores this encoder's prompts, the way its authors do (see `heads.zeroshot`).
+
+    `ensemble`: "prototype" (normalised class mean of the prompt embeddings), "mean" (mean of the prompts'
+    cosines) or "max" (best prompt); `logit_scale` multiplies cosines before a softmax. Steers the head only,
+    so it is not part of embedding-store identities.
+    """
+
+    ensemble: str
+    logit_scale: float
+    note: str = ""
+
+
+ZEROSHOT_ENSEMBLES = ("prototype", "mean", "max")
+
+
+@dataclass(frozen=True)
 class EncoderSpec:
     """Everything that defines one registered encoder (architecture, weights, preprocessing, prompts)."""
 
@@ -91,6 +105,7 @@ class EncoderSpec:
     tokenizer: str
     context_length: int
     prompt_style: str
+    zeroshot: ZeroShotSpec
     licence: str
     paper: str
     lora_targets: tuple[str, ...]
@@ -159,8 +174,12 @@ def parse_spec(data: Any, where: str) -> EncoderSpec:
         raise BenchError(f"{where}: an official encoder must name at least one weights source.")
     if data["variant"] == "tiny" and data.get("init_seed") is None:
         raise BenchError(f"{where}: a tiny encoder needs an `init_seed` for its deterministic random init.")
+    zeroshot = ZeroShotSpec(**_build(ZeroShotSpec, data["zeroshot"], f"{where} zeroshot"))
+    if zeroshot.ensemble not in ZEROSHOT_ENSEMBLES:
+        raise BenchError(f"{where}: zeroshot.ensemble must be one of {list(ZEROSHOT_ENSEMBLES)}, got {zeroshot.ensemble!r}.")
     values = dict(data)
     values.update(
+        zeroshot=zeroshot,
         preprocess=preprocess,
         weights=weights,
         lora_targets=tuple(data["lora_targets"]),

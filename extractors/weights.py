@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors.registry import EncoderSpec, WeightsSource
 
 WEIGHTS_ENV = "BENCH_WEIGHTS"

@@ -17,7 +17,7 @@ import hashlib
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from fairness.curves import average_precision
 from fairness.figures import GroupIndex, compute_figures, figure_groups, is_gap, permuted_attribute
 from fairness.groups import ERR_UNKNOWN_ATTRIBUTE, GroupSet, atoms_from_codes, build_groups, parse_attribute_list

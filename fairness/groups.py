@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmark.errors import BenchError
-
-AGE_THRESHOLD = 60.0
-"""The seed study's age split: < 60 ("young") vs >= 60 ("old")."""
+from benchmark.core.errors import BenchError
+from benchmark.core.schema import AGE_THRESHOLD, SEXES
 DECADE_CUTS = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
 SEED_AGE_ATTRIBUTE = "age_seed"
 """The seed study's overlapping age groups ([0, 60] and [60, 150], age 60 in both) used by `seed_exact`."""
@@ -165,10 +163,11 @@ def build_groups(
         if len(sex_values) != n:
             raise BenchError(ERR_LENGTH.format(name="sex", got=len(sex_values), n=n))
         for row, value in enumerate(sex_values):
-            if value not in ("F", "M") and value is not None and value == value:
+            if value not in SEXES and value is not None and value == value:
                 raise BenchError(ERR_SEX.format(value=value, row=row))
-        codes = np.array([{"F": 0, "M": 1}.get(v, -1) if isinstance(v, str) else -1 for v in sex_values])
-        sources["sex"] = (codes.astype(np.int64), ("F", "M"))
+        index = {sex: code for code, sex in enumerate(SEXES)}
+        codes = np.array([index.get(v, -1) if isinstance(v, str) else -1 for v in sex_values])
+        sources["sex"] = (codes.astype(np.int64), SEXES)
     if age is not None:
         age_array = np.array([np.nan if v is None else v for v in age], dtype=np.float64)
         if age_array.shape[0] != n:

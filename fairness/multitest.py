@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 METHODS = ("holm", "bh", "none")
 ERR_METHOD = "unknown correction {method!r}; choose one of: " + ", ".join(METHODS)

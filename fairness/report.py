@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from fairness.resampling import bootstrap_p_value, percentile_interval
 from fairness.thresholds import Thresholds
 

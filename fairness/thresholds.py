@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from fairness.curves import f1_max_threshold, youden_threshold
 
 RULES = ("f1", "youden", "fixed")

@@ -8,6 +8,16 @@ import torch
 CHUNK_ROWS = 65536
 
 
+class HeadRecord:
+    """What a prediction run records of a fitted head: its hyperparameters and what it chose on val."""
+
+    def recorded_params(self) -> dict:
+        return self.get_params(deep=False)
+
+    def chosen_on_val(self) -> dict:
+        return {}
+
+
 def task_kind_of(y: np.ndarray) -> str:
     """"single" for a 1-D array of class indices, "multi" for a 2-D [n, C] 0/1 array."""
     y = np.asarray(y)

@@ -17,8 +17,9 @@ import torch
 from sklearn.base import BaseEstimator
 
 from heads.common import (
-    hold_out,
     CHUNK_ROWS,
+    HeadRecord,
+    hold_out,
     loss_on_logits,
     macro_auc,
     n_outputs,
@@ -32,7 +33,7 @@ from heads.common import (
 DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-class LinearProbe(BaseEstimator):
+class LinearProbe(HeadRecord, BaseEstimator):
     """Logistic-regression probe (softmax or per-class sigmoids) with C selected on a validation set.
 
     Parameters
@@ -117,6 +118,9 @@ class LinearProbe(BaseEstimator):
         self.coef_ = (weight / std[:, None]).T.contiguous().numpy()
         self.intercept_ = (bias - (mean / std) @ weight).numpy()
         return self
+
+    def chosen_on_val(self) -> dict:
+        return {"C": self.C_, "val_score_by_C": {str(c): s for c, s in self.scores_.items()}, "scoring": self.scoring}
 
     def _score(self, logits: torch.Tensor, target: torch.Tensor, y_val: np.ndarray) -> float:
         if self.scoring == "loss":

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator
 
 from heads.common import (
     CHUNK_ROWS,
+    HeadRecord,
     hold_out,
     loss_on_logits,
     n_outputs,
@@ -25,7 +26,7 @@ from heads.common import (
 )
 
 
-class TrainedHead(BaseEstimator):
+class TrainedHead(HeadRecord, BaseEstimator):
     """Base class: subclasses define `build(dim, n_classes) -> nn.Module`.
 
     Learned attributes: `module_` (the torch module, eval mode), `mean_`, `scale_` (input standardisation),
@@ -116,6 +117,9 @@ class TrainedHead(BaseEstimator):
         module.eval()
         self.module_ = module
         return self
+
+    def chosen_on_val(self) -> dict:
+        return {"best_epoch": self.best_epoch_, "epochs_run": self.epochs_run_, "val_loss": self.val_loss_[self.best_epoch_ - 1]}
 
     def decision_function(self, X) -> np.ndarray:
         X = np.asarray(X) if not isinstance(X, torch.Tensor) else X

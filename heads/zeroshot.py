@@ -22,19 +22,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from heads.common import CHUNK_ROWS, loss_on_logits, probabilities_from_logits, target_tensor, to_float32
+from heads.common import CHUNK_ROWS, HeadRecord, loss_on_logits, probabilities_from_logits, target_tensor, to_float32
 
 ENSEMBLES = ("prototype", "mean", "max")
 NEGATIVE = ("neg", "negative")
 MAX_LOG_TEMPERATURE = 10.0
-STYLE_ENSEMBLE = {"clip": "prototype", "biomedclip": "prototype", "medclip": "mean", "gloria": "max", "chexzero": "prototype"}
-"""How each prompt style (extractors/prompts/<style>.json) combines its prompts."""
-STYLE_LOGIT_SCALE = {"clip": 100.0, "biomedclip": 100.0, "medclip": 100.0, "gloria": 1.0, "chexzero": 1.0}
-"""Logit scales: CLIP-trained models saturate their learned scale at 100 (MedCLIP clamps ln 100); CheXzero's
-pair softmax uses raw cosines; GLoRIA's per-class z-scores need none."""
 
 
-class ZeroShotHead(BaseEstimator):
+class ZeroShotHead(HeadRecord, BaseEstimator):
     """Class scores from text prompt embeddings.
 
     Parameters
@@ -81,7 +76,7 @@ class ZeroShotHead(BaseEstimator):
         self.similarity = similarity
         self.chunk_rows = chunk_rows
 
-    def summary(self) -> dict:
+    def recorded_params(self) -> dict:
         """What a run records as its hyperparameters (the prompt arrays themselves live in the store)."""
         return {
             "ensemble": self.ensemble,
@@ -162,6 +157,13 @@ class ZeroShotHead(BaseEstimator):
             negative = self._class_scores(X, self.negative_, rows)
             return self.logit_scale * (positive - negative)  # softmax over the pair == sigmoid of the difference
         return (positive - self.center_) / self.spread_
+
+    def chosen_on_val(self) -> dict:
+        chosen = {"pairs": self.uses_pairs_}
+        if self.temperature == "fit":
+            chosen["temperature"] = self.temperature_
+            chosen["temperature_fitted_on"] = "val"
+        return chosen
 
     def decision_function(self, X, *, rows=None) -> np.ndarray:
         """Logits before softmax/sigmoid, already divided by the temperature."""

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.datasets.manifest import MANIFEST_SCHEMA
+from benchmark.core.schema import LABEL_COLUMNS
+from benchmark.core.manifest import MANIFEST_SCHEMA
 from extractors.base import Encoder
 
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import os
 
-    import extractors.extract as extract_module
+    import benchmark.pipelines.extract as extract_module
 
     parser = argparse.ArgumentParser()
     parser.add_argument("manifest")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     extract_module.embed_shards = reporting
     path = extract_module.extract(
         FakeEncoder(delay=args.delay), pl.read_parquet(args.manifest), Path(args.root), workdir=Path(args.workdir),
-        shard_rows=args.shard_rows, batch_size=args.batch_size, progress=False, wait=not args.no_wait,
+        shard_rows=args.shard_rows, batch_size=args.batch_size, wait=not args.no_wait,
     )
     print("store", path, flush=True)
 

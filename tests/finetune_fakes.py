@@ -23,8 +23,8 @@ def write_registered_dataset(workdir: Path, root: Path, *, per_class: int = 8, s
     import polars as pl
     from PIL import Image
 
-    from benchmark.datasets.labels import LABEL_COLUMNS, SEED_STUDY_CLASSES
-    from benchmark.datasets.manifest import MANIFEST_SCHEMA
+    from benchmark.core.schema import LABEL_COLUMNS, SEED_STUDY_CLASSES
+    from benchmark.core.manifest import MANIFEST_SCHEMA
     from benchmark.datasets.registry import register_dataset
 
     rng = np.random.default_rng(seed)
@@ -112,17 +112,18 @@ class KillingPixels:
 
 
 def tiny_run(run_dir: Path, *, method: str = "full", epochs: int = 3, batch_size: int = 8, grad_accum: int = 1,
-             kill_at_read: int | None = None, processes=None, seed: int = 0, n_train: int = 32, n_val: int = 16,
+             kill_at_read: int | None = None, ranks=None, seed: int = 0, n_train: int = 32, n_val: int = 16,
              **settings):
     """Fine-tune `TinyEncoder` on separable 3-class data; return (TrainResult, model, val probabilities)."""
     from benchmark.finetune import checkpoint
     from benchmark.finetune.config import make_config
     from benchmark.finetune.data import SplitData
-    from benchmark.finetune.distributed import Processes
+    from benchmark.core.distributed import SINGLE
+    from benchmark.finetune.inference import predict_logits, probabilities, seeded
     from benchmark.finetune.model import build_model
-    from benchmark.finetune.trainer import fit, predict_logits, probabilities, seeded
+    from benchmark.finetune.trainer import fit
 
-    processes = processes or Processes()
+    ranks = ranks or SINGLE
     pixels, labels = separable_pixels(n_train + n_val, 3)
     source = KillingPixels(pixels, kill_at_read)
     train = SplitData(source, np.arange(n_train), labels[:n_train], "single")
@@ -132,9 +133,9 @@ def tiny_run(run_dir: Path, *, method: str = "full", epochs: int = 3, batch_size
                          **settings)
     with seeded(seed):
         model = build_model(TinyEncoder(), num_classes=3, config=config)
-        if processes.is_main:
+        if ranks.is_main:
             checkpoint.prepare_run_dir(Path(run_dir), {"test": "tiny"}, resume=True)
-        processes.barrier()
-        result = fit(model, train, val, config, run_dir=Path(run_dir), processes=processes, progress=False)
-        logits = predict_logits(model, val, batch_size=8, device=torch.device("cpu"), processes=processes)
+        ranks.barrier()
+        result = fit(model, train, val, config, run_dir=Path(run_dir), ranks=ranks)
+        logits = predict_logits(model, val, batch_size=8, device=torch.device("cpu"), ranks=ranks)
     return result, model, probabilities(logits, "single")

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from benchmark.errors import BenchError
-from cache.identity import IDENTITY_FIELDS, canonical_json, digest, store_identity
+from benchmark.core.errors import BenchError
+from benchmark.core.identity import canonical_json, digest
+from cache.embeddings import IDENTITY_FIELDS, store_identity
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 import cache.pixels as pixels_module
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
+from benchmark.core.workdir import Workdir
 from cache.pixels import PixelStore, decode_image
 from cache_fakes import write_dataset
 
@@ -36,7 +37,7 @@ def test_decode_scales_sixteen_bit_and_drops_colour(tmp_path):
 
 def test_store_rows_follow_the_manifest_and_reads_in_any_order(tmp_path):
     manifest = write_dataset(tmp_path / "data", 7)
-    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False, shard_rows=3)
+    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", shard_rows=3)
     assert len(store) == 7
     assert list(store.image_ids) == manifest["image_id"].to_list()
     assert not store.excluded.any()
@@ -50,11 +51,11 @@ def test_store_rows_follow_the_manifest_and_reads_in_any_order(tmp_path):
 
 def test_second_open_reuses_the_store_without_decoding(tmp_path, monkeypatch):
     manifest = write_dataset(tmp_path / "data", 4)
-    first = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+    first = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
     monkeypatch.setattr(pixels_module, "_decode_shard", _must_not_run)
-    again = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+    again = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
     assert again.path == first.path
-    other_size = pixels_module.pixel_store_path(tmp_path / "w", again.manifest_digest, 8)
+    other_size = Workdir(tmp_path / "w").pixel_store(again.manifest_digest, 8)
     assert other_size != first.path  # the size is part of the key
 
 
@@ -64,7 +65,7 @@ def _must_not_run(job):
 
 def test_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     manifest = write_dataset(tmp_path / "data", 10)
-    reference = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "ref", progress=False, shard_rows=3)
+    reference = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "ref", shard_rows=3)
 
     real = pixels_module._decode_shard
     decoded: list[int] = []
@@ -77,22 +78,22 @@ def test_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, mon
 
     monkeypatch.setattr(pixels_module, "_decode_shard", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False, shard_rows=3)
-    final = pixels_module.pixel_store_path(tmp_path / "w", reference.manifest_digest, 16)
+        PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", shard_rows=3)
+    final = Workdir(tmp_path / "w").pixel_store(reference.manifest_digest, 16)
     assert not final.exists()
 
     resumed: list[int] = []
     monkeypatch.setattr(pixels_module, "_decode_shard", lambda job: (resumed.append(job.shard), real(job))[1])
-    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False, shard_rows=3)
+    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", shard_rows=3)
     assert sorted(resumed) == [2, 3]
     np.testing.assert_array_equal(store.read(np.arange(10)), reference.read(np.arange(10)))
 
 
 def test_worker_processes_give_the_same_store(tmp_path):
     manifest = write_dataset(tmp_path / "data", 9)
-    serial = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "a", progress=False, shard_rows=2)
+    serial = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "a", shard_rows=2)
     parallel = PixelStore.open_or_build(
-        manifest, tmp_path / "data", size=16, workdir=tmp_path / "b", workers=2, progress=False, shard_rows=2
+        manifest, tmp_path / "data", size=16, workdir=tmp_path / "b", workers=2, shard_rows=2
     )
     np.testing.assert_array_equal(parallel.read(np.arange(9)), serial.read(np.arange(9)))
 
@@ -109,7 +110,7 @@ def test_bad_image_stops_with_the_file_named(tmp_path):
     manifest = write_dataset(tmp_path / "data", 6)
     truncated, _ = _break_images(tmp_path / "data", manifest)
     with pytest.raises(BenchError) as error:
-        PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+        PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
     assert str(truncated) in str(error.value) and "--skip-bad" in str(error.value)
 
 
@@ -117,7 +118,7 @@ def test_skip_bad_records_the_excluded_images(tmp_path):
     manifest = write_dataset(tmp_path / "data", 6)
     truncated, empty = _break_images(tmp_path / "data", manifest)
     store = PixelStore.open_or_build(
-        manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", skip_bad=True, progress=False, shard_rows=4
+        manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", skip_bad=True, shard_rows=4
     )
     assert store.excluded.tolist() == [False, True, False, False, True, False]
     assert [bad["path"] for bad in store.bad] == [str(truncated), str(empty)]
@@ -125,18 +126,18 @@ def test_skip_bad_records_the_excluded_images(tmp_path):
     assert not store.read([1, 4]).any()
     assert store.read([0]).any()
     with pytest.raises(BenchError, match="excludes 2 image"):
-        PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+        PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
 
 
 def test_a_store_half_assembled_by_a_dead_writer_is_rebuilt_and_cleaned(tmp_path):
     manifest = write_dataset(tmp_path / "data", 5)
-    from benchmark.datasets.manifest import manifest_digest
+    from benchmark.core.manifest import manifest_digest
 
-    final = pixels_module.pixel_store_path(tmp_path / "w", manifest_digest(manifest), 16)
+    final = Workdir(tmp_path / "w").pixel_store(manifest_digest(manifest), 16)
     final.parent.mkdir(parents=True)
     leftover = final.with_name(f".{final.name}.tmp-4194304")
     leftover.write_bytes(b"\x89HDF half written")
-    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", progress=False)
+    store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
     assert store.path == final and len(store) == 5
     assert not leftover.exists()
     assert sorted(p.name for p in final.parent.iterdir() if not p.name.endswith(".lock")) == [final.name]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmark import cli
-from benchmark.errors import BenchError
-from benchmark.workdir import resolve_workdir
+from benchmark.core.errors import BenchError
+from benchmark.core.workdir import Workdir
 
 SUBCOMMANDS = ["data", "models", "extract", "fit-heads", "runs", "finetune", "leaderboard", "demo", "perf"]
 
@@ -42,8 +42,8 @@ class _FixedParser:
 
 def test_workdir_resolution_order(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_HOME", str(tmp_path / "from-env"))
-    assert resolve_workdir(None) == (tmp_path / "from-env").resolve()
-    assert resolve_workdir(tmp_path / "from-option") == (tmp_path / "from-option").resolve()
+    assert Workdir.resolve(None).root == (tmp_path / "from-env").resolve()
+    assert Workdir.resolve(tmp_path / "from-option").root == (tmp_path / "from-option").resolve()
     assert (tmp_path / "from-option").is_dir()
 
 

@@ -7,10 +7,10 @@ import json
 import polars as pl
 import pytest
 
-from benchmark.datasets.manifest import manifest_digest, validate_manifest
+from benchmark.core.manifest import manifest_digest, validate_manifest
 from benchmark.datasets.nih import NihDataset, load_nih
 from benchmark.datasets.registry import load_registered, register_dataset
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 
 @pytest.fixture(scope="module")

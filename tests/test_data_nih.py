@@ -7,10 +7,10 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.datasets.manifest import MANIFEST_COLUMNS, MANIFEST_SCHEMA, patients_in_several_splits
+from benchmark.core.schema import LABEL_COLUMNS
+from benchmark.core.manifest import MANIFEST_COLUMNS, MANIFEST_SCHEMA, patients_in_several_splits
 from benchmark.datasets.nih import load_nih
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 V2020_HEADER = (
     "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"

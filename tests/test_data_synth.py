@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from benchmark.datasets.manifest import patients_in_several_splits
+from benchmark.core.manifest import patients_in_several_splits
 from benchmark.datasets.nih import load_nih
 from benchmark.datasets.phantom import TRACES, Anatomy, render
 from benchmark.datasets.synth import CSV_HEADER, DEFAULT_EFFECTS, Effect, parse_effects, write_synthetic
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from benchmark.tasks import build_task
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmark.datasets.labels import FINDINGS, LABEL_COLUMNS, NO_FINDING, SEED_STUDY_CLASSES
-from benchmark.datasets.manifest import MANIFEST_SCHEMA, validate_manifest
-from benchmark.errors import BenchError
+from benchmark.core.schema import FINDINGS, LABEL_COLUMNS, NO_FINDING, SEED_STUDY_CLASSES
+from benchmark.core.manifest import MANIFEST_SCHEMA, validate_manifest
+from benchmark.core.errors import BenchError
 from benchmark.tasks import CELLS, TASKS, build_task, parse_task_params
 
 CELL_AGES = {"<60": (20, 59), ">=60": (60, 90)}

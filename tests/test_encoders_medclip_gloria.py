@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.errors import BenchError
+from benchmark.core.schema import LABEL_COLUMNS
+from benchmark.core.errors import BenchError
 from extractors import load_encoder
 from extractors.clinical_bert import drop_legacy_buffers, load_tokenizer
 from extractors.families.gloria import gloria_similarity, word_slots

@@ -33,7 +33,7 @@ def test_models_json_lists_the_registry_and_finds_weights_in_the_weights_folder(
 
 def test_models_table_prints_every_name(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("BENCH_WEIGHTS", str(tmp_path))
-    from benchmark.console import console
+    from benchmark.ui import console
 
     monkeypatch.setattr(console, "_width", 200)  # rich reads COLUMNS once, when the console is created
     assert cli.main(["models"]) == 0
@@ -44,7 +44,7 @@ def test_models_table_prints_every_name(monkeypatch, capsys, tmp_path):
 
 def test_models_table_prints_every_name_on_an_80_column_terminal(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("BENCH_WEIGHTS", str(tmp_path))
-    from benchmark.console import console
+    from benchmark.ui import console
 
     monkeypatch.setattr(console, "_width", 80)  # the default width when stdout is not a terminal
     assert cli.main(["models"]) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors.preprocess import apply_preprocess
 from extractors.registry import get_spec
 

@@ -9,8 +9,8 @@ import re
 import pytest
 import torch
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.errors import BenchError
+from benchmark.core.schema import LABEL_COLUMNS
+from benchmark.core.errors import BenchError
 from extractors.families import biomedclip, openclip
 from extractors.prompts import prompt_set
 from extractors.registry import REGISTRY, SPECS_DIR, get_spec, load_registry

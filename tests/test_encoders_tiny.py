@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from extractors import load_encoder
-from extractors.base import RANDOM_INIT
+from benchmark.core.schema import RANDOM_INIT
 from extractors.prompts import prompt_set
 from extractors.registry import REGISTRY
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors import load_checkpoint, load_encoder
 from extractors.families import openclip
 from extractors.registry import WeightsSource, get_spec

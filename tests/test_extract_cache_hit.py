@@ -16,8 +16,8 @@ PROBE = """
 import sys
 from pathlib import Path
 from benchmark.datasets.nih import load_nih
-from benchmark.datasets.manifest import manifest_digest
-from extractors.extract import cached_store
+from benchmark.core.manifest import manifest_digest
+from benchmark.pipelines.extract import cached_store
 dataset = load_nih(sys.argv[1])
 hit = cached_store(sys.argv[3], manifest_digest(dataset.manifest), workdir=Path(sys.argv[2]))
 print(hit)

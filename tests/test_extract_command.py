@@ -7,7 +7,7 @@ import pytest
 
 from benchmark import cli
 from benchmark.datasets.registry import load_registered
-from benchmark.datasets.manifest import manifest_digest
+from benchmark.core.manifest import manifest_digest
 from benchmark.datasets.synth import write_synthetic
 from cache.embeddings import EmbeddingStore, find_store
 

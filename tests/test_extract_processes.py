@@ -14,10 +14,10 @@ import h5py
 import numpy as np
 import pytest
 
-import extractors.extract as extract_module
-from benchmark.errors import BenchError
+import benchmark.pipelines.extract as extract_module
+from benchmark.core.errors import BenchError
 from cache_fakes import FakeEncoder, write_dataset
-from extractors.extract import extract
+from benchmark.pipelines.extract import extract
 
 FAKES = Path(__file__).with_name("cache_fakes.py")
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def _assert_same_store(path, reference):
 
 
 def _reference(manifest, root, tmp_path):
-    return extract(FakeEncoder(), manifest, root, workdir=tmp_path / "reference", shard_rows=2, batch_size=1, progress=False)
+    return extract(FakeEncoder(), manifest, root, workdir=tmp_path / "reference", shard_rows=2, batch_size=1)
 
 
 def test_resume_after_kill_9_equals_an_uninterrupted_run(dataset, tmp_path, monkeypatch):
@@ -95,7 +95,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_run(dataset, tmp_path, monk
         extract_module, "embed_shards",
         lambda encoder, pixels, plan, parts, shards, **kw: (computed.extend(shards), real(encoder, pixels, plan, parts, shards, **kw)),
     )
-    resumed = extract(FakeEncoder(), manifest, root, workdir=workdir, shard_rows=2, batch_size=1, progress=False)
+    resumed = extract(FakeEncoder(), manifest, root, workdir=workdir, shard_rows=2, batch_size=1)
     assert len(computed) == 6 - len(finished), "only the missing shards are recomputed"
     _assert_same_store(resumed, reference)
 
@@ -109,10 +109,13 @@ def test_two_writers_on_one_store(dataset, tmp_path, monkeypatch, capsys):
     _wait_for(lambda: any(stores.glob("*.h5.lock.owner")), process=first)
 
     with pytest.raises(BenchError, match="already writing .*--no-wait"):
-        extract(FakeEncoder(), manifest, root, workdir=workdir, shard_rows=2, batch_size=1, progress=False, wait=False)
+        extract(FakeEncoder(), manifest, root, workdir=workdir, shard_rows=2, batch_size=1, wait=False)
 
     monkeypatch.setattr(extract_module, "embed_shards", _must_not_run)
-    second = extract(FakeEncoder(), manifest, root, workdir=workdir, shard_rows=2, batch_size=1, progress=False)
+    from benchmark.ui import RichProgress
+
+    second = extract(FakeEncoder(), manifest, root, workdir=workdir, shard_rows=2, batch_size=1,
+                     progress=RichProgress(enabled=False))
     assert "waiting" in capsys.readouterr().err
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err

@@ -9,13 +9,13 @@ import h5py
 import numpy as np
 import pytest
 
-import extractors.extract as extract_module
-from benchmark.datasets.manifest import manifest_digest
-from benchmark.errors import BenchError
+import benchmark.pipelines.extract as extract_module
+from benchmark.core.manifest import manifest_digest
+from benchmark.core.errors import BenchError
 from cache.embeddings import EmbeddingStore, find_store
 from cache.pixels import PixelStore
 from cache_fakes import FakeEncoder, FakeSpec, write_dataset
-from extractors.extract import extract
+from benchmark.pipelines.extract import extract
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def dataset(tmp_path):
 
 
 def _extract(encoder, manifest, root, workdir, **options):
-    options = {"shard_rows": 3, "batch_size": 2, "progress": False, **options}
+    options = {"shard_rows": 3, "batch_size": 2, **options}
     return extract(encoder, manifest, root, workdir=workdir, **options)
 
 
@@ -45,7 +45,7 @@ def test_store_layout_is_plain_hdf5_aligned_with_the_manifest(dataset, tmp_path)
         assert identity["manifest_digest"] == manifest_digest(manifest)
         assert handle.attrs["complete"] and handle.attrs["weights_tag"] == "random-init"
     # the stored rows are the encoder applied to the pixel store rows
-    pixels = PixelStore.open_or_build(manifest, root, size=16, workdir=tmp_path / "w", progress=False)
+    pixels = PixelStore.open_or_build(manifest, root, size=16, workdir=tmp_path / "w")
     import torch
 
     with torch.inference_mode():
@@ -173,7 +173,7 @@ def test_an_empty_manifest_is_a_clear_error(dataset, tmp_path):
 
 
 def test_descriptive_spec_fields_do_not_invalidate_a_store(dataset, tmp_path):
-    from extractors.extract import SPEC_FIELDS_NOT_IN_IDENTITY, identity_of
+    from benchmark.pipelines.extract import SPEC_FIELDS_NOT_IN_IDENTITY, identity_of
     from extractors.registry import get_spec
 
     spec = get_spec("tiny-clip")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from fairness import adjust_p_values, evaluate, paired_difference
 from fairness.multitest import ERR_METHOD
 from fairness.resampling import bootstrap_counts

@@ -20,7 +20,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from fairness import evaluate
 from fairness.curves import average_precision, f1_max_threshold, youden_threshold
 from fairness.engine import ERR_LABELS, ERR_PROBABILITIES, ERR_SHAPE, ERR_SINGLE

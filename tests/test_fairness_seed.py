@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from fairness import Thresholds, choose_thresholds, evaluate
 from fairness.groups import ERR_AGE_CUTS, age_codes, build_groups
 from fairness.thresholds import ERR_RULE

@@ -9,7 +9,9 @@ import torch
 from benchmark.finetune.config import make_config
 from benchmark.finetune.data import ArrayPixels, SplitData
 from benchmark.finetune.model import build_model
-from benchmark.finetune.trainer import fit, seeded
+from benchmark.finetune.inference import seeded
+from benchmark.finetune.trainer import fit
+from benchmark.ui import RichProgress
 from benchmark.finetune import checkpoint
 from extractors import load_encoder
 from extractors.registry import REGISTRY
@@ -39,7 +41,7 @@ def test_lora_and_full_fine_tune_a_few_steps(name, tmp_path):
             model = build_model(encoder, num_classes=3, config=config)
             run_dir = tmp_path / method
             checkpoint.prepare_run_dir(run_dir, {"name": name, "method": method}, resume=False)
-            result = fit(model, train, val, config, run_dir=run_dir, progress=False)
+            result = fit(model, train, val, config, run_dir=run_dir)
         assert result.epochs_run == 1 and np.isfinite(result.history[0]["train_loss"])
         tower_after = encoder.image_tower().state_dict()
         if method == "lora":
@@ -72,7 +74,7 @@ def test_perf_finetune_reports_the_three_modes_side_by_side(capsys):
 
 
 def test_lora_on_a_bypassed_module_is_an_error_not_a_silent_no_op(tmp_path, monkeypatch):
-    from benchmark.errors import BenchError
+    from benchmark.core.errors import BenchError
 
     encoder = load_encoder("tiny-clip")
     # open_clip's attention passes out_proj's weight straight to F.multi_head_attention_forward
@@ -83,7 +85,7 @@ def test_lora_on_a_bypassed_module_is_an_error_not_a_silent_no_op(tmp_path, monk
         model = build_model(encoder, num_classes=3, config=config)
         checkpoint.prepare_run_dir(tmp_path, {"t": 1}, resume=False)
         with pytest.raises(BenchError, match="get no gradient.*out_proj"):
-            fit(model, train, val, config, run_dir=tmp_path, progress=False)
+            fit(model, train, val, config, run_dir=tmp_path)
 
 
 def test_full_fine_tuning_says_how_many_parameters_remain_after_freezing_unreached_ones(tmp_path, capsys):
@@ -94,7 +96,7 @@ def test_full_fine_tuning_says_how_many_parameters_remain_after_freezing_unreach
         model = build_model(encoder, num_classes=3, config=config)
         before = model.trainable_parameter_count()
         checkpoint.prepare_run_dir(tmp_path, {"name": "tiny-gloria", "method": "full"}, resume=False)
-        result = fit(model, train, val, config, run_dir=tmp_path, progress=False)
+        result = fit(model, train, val, config, run_dir=tmp_path, progress=RichProgress(enabled=False))
     out = " ".join(capsys.readouterr().out.split())
     assert result.trainable_parameters < before
     assert f"stay frozen: {result.trainable_parameters:,} trainable parameters remain" in out

@@ -11,7 +11,8 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.datasets.registry import load_registered
-from benchmark.predictions import list_runs, read_predictions, validate_predictions
+from benchmark.core.predictions import validate_predictions
+from benchmark.core.runs import list_runs, read_predictions
 from benchmark.tasks import build_task
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,13 +34,17 @@ def test_lora_run_writes_val_and_test_predictions_in_the_heads_schema_and_is_not
                "--epochs", "2", "--batch-size", "8", "--lora-rank", "4", "--no-progress"]
     assert main(command) == 0
     [path] = _runs(registered)
-    frame, metadata = read_predictions(path)
+    frame, record = read_predictions(path)
+    metadata = record.to_json()
     validate_predictions(frame, source=str(path))
     assert metadata["method"] == "lora" and metadata["encoder"] == "tiny-clip" and metadata["task"] == "nih6x200"
     assert metadata["task_kind"] == "single" and metadata["weights_tag"] == "random-init"
     assert metadata["trainable_parameters"] > 0 and metadata["epochs_run"] == 2
     assert metadata["best_epoch"] in (1, 2) and metadata["chosen"]["best_epoch"] == metadata["best_epoch"]
     assert metadata["hyperparameters"]["lora_rank"] == 4 and metadata["hyperparameters"]["lora_alpha"] == 4.0
+    # fine-tuning records what the heads record
+    assert record.random_init is True and record.dataset == "nih" and record.excluded_images == 0
+    assert record.rows["val"] + record.rows["test"] == frame.height and record.rows["train"] > 0
 
     manifest, _ = load_registered(registered, "nih")
     task = build_task("nih6x200", manifest, per_class=8)
@@ -57,7 +62,7 @@ def test_lora_run_writes_val_and_test_predictions_in_the_heads_schema_and_is_not
     assert len(_runs(registered)) == 1
     assert main(command + ["--no-resume"]) == 0
     assert len(_runs(registered)) == 2
-    assert {run.method for run in list_runs(registered)} == {"lora"}
+    assert {run.record.method for run in list_runs(registered)} == {"lora"}
 
 
 def test_full_fine_tuning_of_a_multi_label_task(registered):
@@ -65,7 +70,8 @@ def test_full_fine_tuning_of_a_multi_label_task(registered):
                "--batch-size", "8", "--grad-accum", "2", "--head", "mlp", "--no-progress"]
     assert main(command) == 0
     [path] = _runs(registered)
-    frame, metadata = read_predictions(path)
+    frame, record = read_predictions(path)
+    metadata = record.to_json()
     assert metadata["method"] == "full" and metadata["task_kind"] == "multi" and metadata["epochs_run"] == 1
     assert metadata["hyperparameters"]["head"] == "mlp" and metadata["hyperparameters"]["grad_accum"] == 2
     assert set(frame["split"].unique()) == {"val", "test"}

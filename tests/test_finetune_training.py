@@ -29,7 +29,7 @@ def test_lora_trains_only_adapters_and_head_and_leaves_frozen_weights_bit_identi
 
     from benchmark.finetune.config import make_config
     from benchmark.finetune.model import build_model
-    from benchmark.finetune.trainer import seeded
+    from benchmark.finetune.inference import seeded
 
     with seeded(0):
         reference = _snapshot(TinyEncoder())  # TinyEncoder is built the same way inside tiny_run
@@ -88,8 +88,8 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{TESTS}", "OMP_NUM_THREADS": "1"}
     killed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    state = checkpoint.load_checkpoint(run_dir / checkpoint.LAST)
-    assert len(state["history"]) == 1
+    state = checkpoint.TrainingState.load(run_dir / checkpoint.LAST)
+    assert len(state.history) == 1
 
     resumed = tiny_run(run_dir, epochs=3)
     uninterrupted = tiny_run(tmp_path / "straight", epochs=3)
@@ -103,14 +103,12 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path):
 TORCHRUN_SCRIPT = """
 import sys, numpy as np, torch
 from finetune_fakes import tiny_run
-from benchmark.finetune.distributed import processes_from_environment
-processes = processes_from_environment("cpu")
-result, model, probs = tiny_run(sys.argv[1], epochs=2, processes=processes)
-if processes.is_main:
-    torch.save({"probs": torch.from_numpy(probs), "state": model.trainable_state(),
-                "history": result.history}, sys.argv[2])
-torch.distributed.barrier()
-torch.distributed.destroy_process_group()
+from benchmark.core.distributed import process_group
+with process_group("cpu") as (ranks, device):
+    result, model, probs = tiny_run(sys.argv[1], epochs=2, ranks=ranks)
+    if ranks.is_main:
+        torch.save({"probs": torch.from_numpy(probs), "state": model.trainable_state(),
+                    "history": result.history}, sys.argv[2])
 """
 
 
@@ -132,7 +130,7 @@ def test_torchrun_two_processes_on_gloo_match_one_process(tmp_path):
 
 
 def test_a_diverging_run_stops_with_a_clear_error(tmp_path):
-    from benchmark.errors import BenchError
+    from benchmark.core.errors import BenchError
 
     with pytest.raises(BenchError, match="training loss became nan"):
         tiny_run(tmp_path / "run", epochs=2, lr=float("inf"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from benchmark.finetune.augment import apply_augmentation, augment_pixels, draw_augmentation
 from benchmark.finetune.config import NO_AUGMENTATION, Augmentation, make_config
 from benchmark.finetune.data import BatchPlan
@@ -102,7 +102,7 @@ def test_cuda_without_cuda_is_a_clear_error(workdir):
 
     assert main(["finetune", "--model", "tiny-clip", "--task", "nih6x200", "--method", "lora", "--device", "cuda"]) == 2
     args = _cli_args("--device", "cuda")
-    with pytest.raises(BenchError, match="no CUDA device"):
+    with pytest.raises(BenchError, match="no usable CUDA GPU"):
         args.func(args)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.datasets.labels import FINDINGS, SEED_STUDY_CLASSES
-from benchmark.predictions import list_runs, read_predictions
+from benchmark.core.schema import FINDINGS, SEED_STUDY_CLASSES
+from benchmark.core.runs import list_runs, read_predictions
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,12 @@ def test_fit_heads_writes_one_valid_run_per_head(extracted, tmp_path):
     shutil.copytree(extracted, workdir)
     assert fit(workdir, "--task", "nih14", "--heads", "linear,mlp,zeroshot") == 0
     runs = list_runs(workdir, task="nih14")
-    assert sorted(run.method for run in runs) == ["linear", "mlp", "zeroshot"]
+    assert sorted(run.record.method for run in runs) == ["linear", "mlp", "zeroshot"]
     frames = {}
     for run in runs:
-        frame, metadata = read_predictions(run.path)
-        frames[run.method] = frame
+        frame, record = read_predictions(run.path)
+        metadata = record.to_json()
+        frames[record.method] = frame
         assert metadata["run_id"] == run.path.parent.name
         assert metadata["encoder"] == "tiny-clip" and metadata["weights_tag"] == "random-init"
         assert metadata["random_init"] is True
@@ -43,9 +44,9 @@ def test_fit_heads_writes_one_valid_run_per_head(extracted, tmp_path):
         assert len(metadata["store_identity"]) == 64 and len(metadata["manifest_digest"]) == 64
         assert set(frame["split"].unique()) == {"val", "test"}
         assert frame.height == metadata["rows"]["val"] + metadata["rows"]["test"]
-    linear = next(run.metadata for run in runs if run.method == "linear")
+    linear = next(run.record.to_json() for run in runs if run.record.method == "linear")
     assert linear["chosen"]["C"] in linear["hyperparameters"]["Cs"]
-    mlp = next(run.metadata for run in runs if run.method == "mlp")
+    mlp = next(run.record.to_json() for run in runs if run.record.method == "mlp")
     assert 1 <= mlp["chosen"]["best_epoch"] <= mlp["chosen"]["epochs_run"] <= 3
     ids = [frame["image_id"].to_list() for frame in frames.values()]
     assert ids[0] == ids[1] == ids[2]
@@ -84,15 +85,16 @@ def test_single_label_seed_task_with_fitted_zero_shot_temperature(extracted, tmp
                "--heads", "seed-linear,zeroshot",
                "--seed-linear-epochs", "2", "--zeroshot-temperature", "fit")
     assert code == 0
-    runs = {run.method: run for run in list_runs(workdir, task="nih6x200")}
+    runs = {run.record.method: run for run in list_runs(workdir, task="nih6x200")}
     assert set(runs) == {"seed-linear", "zeroshot"}
-    frame, metadata = read_predictions(runs["zeroshot"].path)
+    frame, record = read_predictions(runs["zeroshot"].path)
+    metadata = record.to_json()
     assert metadata["task_kind"] == "single" and metadata["classes"] == list(SEED_STUDY_CLASSES)
     assert metadata["task_params"]["per_class"] == 4
     assert metadata["chosen"]["temperature_fitted_on"] == "val" and metadata["chosen"]["temperature"] > 0
     probabilities = frame.select([f"p_{c}" for c in SEED_STUDY_CLASSES]).to_numpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    assert runs["seed-linear"].metadata["chosen"]["epochs_run"] <= 2
+    assert runs["seed-linear"].record.chosen["epochs_run"] <= 2
 
 
 def test_missing_store_and_unknown_head_are_clear_errors(extracted, tmp_path, capsys):
@@ -113,8 +115,8 @@ def test_alignment_leaves_out_excluded_images_and_refuses_missing_ones():
 
     import polars as pl
 
-    from benchmark.errors import BenchError
-    from heads.fit import align_task_to_store
+    from benchmark.core.errors import BenchError
+    from benchmark.pipelines.heads import align_task_to_store
 
     frame = pl.DataFrame({"image_id": ["c", "a", "b"], "split": ["train", "val", "test"], "y_X": [1, 0, 1]})
     task = SimpleNamespace(name="t", kind="multi", classes=("X",), frame=frame)

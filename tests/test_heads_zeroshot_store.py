@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.errors import BenchError
-from heads.fit import HeadOptions, build_zeroshot
+from benchmark.core.errors import BenchError
+from benchmark.pipelines.zeroshot import build_zeroshot
 
 CLASSES = ("Effusion", "Edema")
 
@@ -17,11 +17,11 @@ CLASSES = ("Effusion", "Edema")
 class FakeStore:
     """The part of cache.embeddings.EmbeddingStore that zero-shot reads."""
 
-    def __init__(self, text, *, style="clip", local=None, extra=None):
+    def __init__(self, text, *, model="tiny-clip", local=None):
         self.path = Path("fake.h5")
         self._text = text
         self.promptsets = ("default",)
-        self.identity = {"encoder": {"prompt_style": style, "extra": extra or {}}}
+        self.model = model  # the zero-shot settings come from the encoder registry's entry
         self.has_local = local is not None
         self._local = local
 
@@ -55,8 +55,9 @@ def test_gloria_uses_global_plus_local_max_over_prompts_and_val_zscores():
     text = text_set(rng, dim, names, words=words)
     image = rng.standard_normal((n, dim)).astype(np.float16)
     local = rng.standard_normal((n, regions, dim)).astype(np.float16)
-    store = FakeStore(text, style="gloria", local=local, extra={"prompt_ensemble": "max"})
-    head = build_zeroshot(store, CLASSES, "multi", HeadOptions())
+    store = FakeStore(text, model="tiny-gloria", local=local)
+    head, chosen = build_zeroshot(store, CLASSES, "multi")
+    assert head.ensemble == "max" and chosen == {"promptset": "default", "prompt_style": "gloria"}
     val, test = np.arange(0, 20), np.arange(20, 40)
     head.fit(image[val], None, rows=val)
     probabilities = head.predict_proba(image[test], rows=test)
@@ -76,8 +77,8 @@ def test_gloria_uses_global_plus_local_max_over_prompts_and_val_zscores():
 def test_chexzero_pairs_and_clip_prototypes():
     rng = np.random.default_rng(1)
     names = ["Effusion", "Effusion", "Edema", "Edema"]
-    pairs = FakeStore(text_set(rng, 6, names, ["pos", "neg", "pos", "neg"]), style="chexzero")
-    head = build_zeroshot(pairs, CLASSES, "multi", HeadOptions())
+    pairs = FakeStore(text_set(rng, 6, names, ["pos", "neg", "pos", "neg"]), model="tiny-chexzero")
+    head, _ = build_zeroshot(pairs, CLASSES, "multi")
     image = rng.standard_normal((10, 6)).astype(np.float32)
     head.fit()
     unit = image / np.linalg.norm(image, axis=1, keepdims=True)
@@ -86,8 +87,8 @@ def test_chexzero_pairs_and_clip_prototypes():
     expected = 1 / (1 + np.exp(-(cos[:, [0, 2]] - cos[:, [1, 3]])))
     np.testing.assert_allclose(head.predict_proba(image), expected, atol=1e-5)
 
-    clip = FakeStore(text_set(rng, 6, names), style="clip")
-    head = build_zeroshot(clip, CLASSES, "single", HeadOptions()).fit(image, np.zeros(10, dtype=int))
+    clip = FakeStore(text_set(rng, 6, names), model="tiny-clip")
+    head = build_zeroshot(clip, CLASSES, "single")[0].fit(image, np.zeros(10, dtype=int))
     assert head.ensemble == "prototype" and head.logit_scale == 100.0
     np.testing.assert_allclose(head.predict_proba(image).sum(axis=1), 1.0)
 
@@ -96,4 +97,4 @@ def test_prompt_set_missing_a_class_is_a_clear_error():
     rng = np.random.default_rng(2)
     store = FakeStore(text_set(rng, 4, ["Effusion"]))
     with pytest.raises(BenchError, match=r"no prompts for \['Edema'\]"):
-        build_zeroshot(store, CLASSES, "multi", HeadOptions())
+        build_zeroshot(store, CLASSES, "multi")

@@ -11,7 +11,7 @@ import pytest
 
 from benchmark import leaderboard
 from benchmark.cli import main
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 CLASSES = ("Effusion", "Edema", "No_Finding")
 
@@ -105,13 +105,13 @@ def test_significant_gaps_are_marked_and_small_groups_flagged(capsys, tmp_path):
 
 
 def test_workdir_runs_are_read_and_filtered(capsys, workdir):
-    from benchmark.predictions import new_run_path, write_predictions
+    from benchmark.core.runs import RunRecord, new_run_path, write_predictions
 
     for encoder, method, penalty in (("tiny-clip", "linear", 0.0), ("tiny-clip", "mlp", 0.3), ("tiny-gloria", "linear", 0.1)):
         path = new_run_path(workdir, "nih14", encoder, method)
         write_predictions(path, prediction_frame(3, female_penalty=penalty),
-                          {"run_id": path.parent.name, "encoder": encoder, "method": method, "task": "nih14",
-                           "task_kind": "multi", "classes": list(CLASSES)})
+                          RunRecord(run_id=path.parent.name, encoder=encoder, method=method, task="nih14",
+                                    task_kind="multi", classes=CLASSES))
     document = run_json(capsys, ["leaderboard", "--task", "nih14"] + FAST)
     assert len(document["runs"]) == 3
     document = run_json(capsys, ["leaderboard", "--task", "nih14", "--method", "linear", "--model", "tiny-clip"] + FAST)

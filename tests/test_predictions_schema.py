@@ -1,4 +1,4 @@
-"""The prediction schema: round trip, validation errors, run paths and listing."""
+"""The prediction schema and run records: round trip, validation errors, run paths and listing."""
 
 from __future__ import annotations
 
@@ -8,18 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmark.errors import BenchError
-from benchmark.predictions import (
-    METADATA_KEY,
-    infer_task_kind,
-    list_runs,
-    new_run_path,
-    prediction_classes,
-    prediction_frame,
-    read_predictions,
-    validate_predictions,
-    write_predictions,
-)
+from benchmark.core.errors import BenchError
+from benchmark.core.predictions import infer_task_kind, prediction_classes, prediction_frame, validate_predictions
+from benchmark.core.runs import METADATA_KEY, RunRecord, list_runs, new_run_path, read_predictions, write_predictions
 
 CLASSES = ("Effusion", "Edema", "Cardiomegaly")
 
@@ -49,7 +40,13 @@ def make_frame(n=12, *, single=True, seed=0):
     return prediction_frame(rows, probabilities, CLASSES)
 
 
-METADATA = {"encoder": "tiny-clip", "method": "linear", "task": "nih6x200", "seed": 3, "chosen": {"C": 0.5}}
+def record(**changes) -> RunRecord:
+    values = {"run_id": "", "encoder": "tiny-clip", "method": "linear", "task": "nih6x200", "seed": 3,
+              "chosen": {"C": 0.5}, **changes}
+    return RunRecord(**values)
+
+
+METADATA = record()
 
 
 def test_round_trip_keeps_rows_dtypes_and_metadata(tmp_path):
@@ -59,17 +56,17 @@ def test_round_trip_keeps_rows_dtypes_and_metadata(tmp_path):
     back, metadata = read_predictions(path)
     assert back.equals(frame)
     assert back.schema["y_Edema"] == pl.Int8 and back.schema["p_Edema"] == pl.Float64
-    assert metadata["run_id"] == path.parent.name
-    assert metadata["classes"] == list(CLASSES)
-    assert metadata["task_kind"] == "single"
-    assert metadata["chosen"] == {"C": 0.5}
-    assert "torch" in metadata["versions"] and metadata["created"]
+    assert metadata.run_id == path.parent.name
+    assert metadata.classes == CLASSES
+    assert metadata.task_kind == "single"
+    assert metadata.chosen == {"C": 0.5}
+    assert "torch" in metadata.versions and metadata.created
 
 
 def test_task_kind_is_inferred_from_labels():
     assert infer_task_kind(make_frame(single=True)) == "single"
     assert infer_task_kind(make_frame(single=False)) == "multi"
-    assert infer_task_kind(make_frame(single=True), {"task_kind": "multi"}) == "multi"
+    assert infer_task_kind(make_frame(single=True), "multi") == "multi"
 
 
 def test_existing_run_is_not_overwritten_without_force(tmp_path):
@@ -89,11 +86,11 @@ def test_new_run_paths_are_distinct_and_listed(tmp_path):
     assert first != second
     write_predictions(first, make_frame(), METADATA)
     write_predictions(second, make_frame(), METADATA)
-    write_predictions(other, make_frame(single=False), {**METADATA, "task": "nofinding", "method": "mlp"})
+    write_predictions(other, make_frame(single=False), record(task="nofinding", method="mlp"))
     assert {r.path for r in list_runs(tmp_path)} == {first, second, other}
     listed = list_runs(tmp_path, task="nih6x200")
     assert {r.path for r in listed} == {first, second}
-    assert all(r.method == "linear" and r.rows == 12 and not r.problem for r in listed)
+    assert all(r.record.method == "linear" and r.rows == 12 and not r.problem for r in listed)
 
 
 def test_unreadable_run_is_listed_with_a_problem(tmp_path):
@@ -133,7 +130,7 @@ def test_outside_tool_csv_reads_as_external(tmp_path):
     path = tmp_path / "other_tool.csv"
     frame.with_columns(pl.col("^y_.*$").cast(pl.Int64)).write_csv(path)
     back, metadata = read_predictions(path)
-    assert metadata["method"] == "external" and metadata["run_id"] == "other_tool"
+    assert metadata.method == "external" and metadata.run_id == "other_tool"
     assert prediction_classes(back) == CLASSES
     assert back.schema["y_Edema"] == pl.Int8
     assert back["image_id"].to_list() == frame["image_id"].to_list()
@@ -141,12 +138,14 @@ def test_outside_tool_csv_reads_as_external(tmp_path):
 
 def test_write_refuses_bad_metadata(tmp_path):
     path = tmp_path / "runs" / "t" / "r" / "predictions.parquet"
-    with pytest.raises(BenchError, match="unknown method"):
-        write_predictions(path, make_frame(), {**METADATA, "method": "svm"})
+    with pytest.raises(BenchError, match="method name 'svm/rbf' cannot be used"):
+        write_predictions(path, make_frame(), record(method="svm/rbf"))
     with pytest.raises(BenchError, match="lacks"):
-        write_predictions(path, make_frame(), {"method": "linear"})
+        write_predictions(path, make_frame(), record(encoder=""))
     with pytest.raises(BenchError, match="classes"):
-        write_predictions(path, make_frame(), {**METADATA, "classes": list(reversed(CLASSES))})
+        write_predictions(path, make_frame(), record(classes=tuple(reversed(CLASSES))))
+    with pytest.raises(BenchError, match="shadow record fields"):
+        write_predictions(path, make_frame(), record(details={"seed": 4}))
     assert not path.exists()
 
 

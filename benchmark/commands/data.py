@@ -81,8 +81,8 @@ def _missing_action(parser) -> int:
 
 
 def run_synth(args) -> int:
-    from benchmark.console import console
     from benchmark.datasets.synth import DEFAULT_EFFECTS, parse_effects, write_synthetic
+    from benchmark.ui import RichProgress, console
 
     effects = parse_effects(DEFAULT_EFFECTS if args.effects is None else args.effects)
     out = write_synthetic(
@@ -94,7 +94,7 @@ def run_synth(args) -> int:
         seed_class_share=args.seed_class_share,
         workers=args.workers,
         overwrite=args.overwrite,
-        progress=True,
+        progress=RichProgress(),
     )
     planted = ", ".join(effect.text for effect in effects) or "none"
     console.print(f"[green]wrote[/] {args.n} synthetic images ({args.size} px, seed {args.seed}) to {out}", highlight=False)
@@ -104,20 +104,20 @@ def run_synth(args) -> int:
 
 
 def run_check(args) -> int:
-    from benchmark.console import console
     from benchmark.datasets.nih import load_nih
     from benchmark.datasets.summary import print_summary, summarise
+    from benchmark.ui import console
 
     dataset = load_nih(
         args.root, val_fraction=args.val_fraction, seed=args.seed, allow_missing_images=args.allow_missing_images
     )
     summary = summarise(dataset.manifest, dataset.report)
     if args.register:
-        from benchmark.datasets.manifest import manifest_digest
+        from benchmark.core.manifest import manifest_digest
+        from benchmark.core.workdir import Workdir
         from benchmark.datasets.registry import register_dataset
-        from benchmark.workdir import resolve_workdir
 
-        folder = register_dataset(resolve_workdir(getattr(args, "workdir", None)), args.register, dataset)
+        folder = register_dataset(Workdir.resolve(getattr(args, "workdir", None)), args.register, dataset)
         summary["registered"] = {"name": args.register, "folder": str(folder), "digest": manifest_digest(dataset.manifest)}
     if args.json:
         console.print(json.dumps(summary, indent=2), markup=False, highlight=False, soft_wrap=True)

@@ -7,10 +7,9 @@ finding: the images are procedural phantoms and the encoders have random weights
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.errors import NotBuiltYet
 
 DEMO_MODELS = ("tiny-clip", "tiny-medclip-vit", "tiny-gloria")
 DEMO_TASK = "nih6x200"
@@ -20,12 +19,10 @@ DEMO_HEADS = "linear,mlp,zeroshot"
 DEMO_FINETUNE_MODEL = "tiny-clip"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stage:
     title: str
     argv: list[str]
-    optional: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def register(subparsers, common) -> None:
@@ -81,11 +78,11 @@ def run(args) -> int:
     from rich.rule import Rule
 
     from benchmark import cli
-    from benchmark.console import console
-    from benchmark.workdir import resolve_workdir
+    from benchmark.ui import console
+    from benchmark.core.workdir import Workdir
 
-    workdir = resolve_workdir(args.workdir)
-    root = workdir / "demo" / f"nih-synthetic-n{args.n}-px{args.size}-seed{args.seed}"
+    workdir = Workdir.resolve(args.workdir)
+    root = workdir.demo_dir / f"nih-synthetic-n{args.n}-px{args.size}-seed{args.seed}"
     console.print(
         Panel(
             "Synthetic phantoms with planted subgroup effects, encoders with [bold]random weights[/]. "
@@ -96,21 +93,13 @@ def run(args) -> int:
     )
     common = ["--workdir", str(workdir)]
     started = time.perf_counter()
-    not_built: list[str] = []
     for stage in demo_stages(root, n=args.n, size=args.size, seed=args.seed, per_class=args.per_class):
         console.print(Rule(f"[bold]{stage.title}[/]  ·  bench {' '.join(stage.argv)}", align="left"))
-        try:
-            code = cli.dispatch(common + stage.argv, raise_errors=True)
-        except NotBuiltYet as missing:
-            console.print(f"[yellow]not built yet:[/] {missing}")
-            not_built.append(stage.title)
-            continue
+        code = cli.dispatch(common + stage.argv, raise_errors=True)
         if code:
             console.print(f"[red]stage '{stage.title}' failed with exit code {code}[/]")
             return code
     elapsed = time.perf_counter() - started
     console.print(Rule())
     console.print(f"demo finished in {elapsed:.0f} s; everything it wrote is under {workdir}")
-    if not_built:
-        console.print(f"[yellow]stages not built yet:[/] {', '.join(not_built)}")
     return 0

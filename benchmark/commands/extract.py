@@ -51,46 +51,32 @@ def register(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    import os
+    from benchmark.core.distributed import environment_rank
+    from benchmark.core.workdir import Workdir
+    from benchmark.pipelines.extract import ExtractRequest, extract_dataset
+    from benchmark.ui import RichProgress
 
-    from benchmark.console import console
-    from benchmark.datasets.nih import load_nih
-    from benchmark.datasets.registry import register_dataset
-    from benchmark.workdir import resolve_workdir
-    from cache.embeddings import EmbeddingStore
-    from extractors.extract import check_device, extract
+    request = ExtractRequest(
+        model=args.model, root=args.root, dataset=args.dataset, weights=args.weights,
+        trust_checkpoint=args.trust_checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
+        skip_bad=args.skip_bad, wait=not args.no_wait, val_fraction=args.val_fraction, split_seed=args.split_seed,
+        allow_missing_images=args.allow_missing_images,
+    )
+    outcome = extract_dataset(request, Workdir.resolve(args.workdir), RichProgress())
+    if environment_rank() == 0:  # under torchrun only rank 0 reports
+        describe_store(outcome)
+    return 0
 
+
+def describe_store(outcome) -> None:
     import json
-    import time
 
-    workdir = resolve_workdir(args.workdir)
-    check_device(args.device)
-    started = time.time()
-    dataset = load_nih(
-        args.root, val_fraction=args.val_fraction, seed=args.split_seed, allow_missing_images=args.allow_missing_images
-    )
-    rank = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 registers and reports
-    if rank == 0:
-        register_dataset(workdir, args.dataset, dataset)
-    path = extract(
-        args.model,
-        dataset.manifest,
-        dataset.root,
-        workdir=workdir,
-        weights=args.weights,
-        trust_checkpoint=args.trust_checkpoint,
-        device=args.device,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        skip_bad=args.skip_bad,
-        progress=True,
-        wait=not args.no_wait,
-    )
-    if rank != 0:
-        return 0
-    store = EmbeddingStore.open(path)
+    from benchmark.ui import console
+    from cache.embeddings import EmbeddingStore
+
+    store = EmbeddingStore.open(outcome.store)
     excluded = int(store.excluded.sum())
-    if path.stat().st_mtime < started:
+    if outcome.cache_hit:
         console.print(f"cache hit: this extraction was done on {store.attrs.get('created', '?')}")
     else:
         timings = json.loads(store.attrs.get("timings", "{}"))
@@ -100,7 +86,7 @@ def run(args) -> int:
                 f"embedded {rows} images in {seconds:.2f} s ({rows / seconds:,.1f} img/s); pixel store "
                 f"{timings.get('pixel_store_s', 0):.2f} s; prompt text {timings.get('embed_text_s', 0):.2f} s"
             )
-    console.print(f"[bold]store:[/] {path}")
+    console.print(f"[bold]store:[/] {outcome.store}")
     console.print(
         f"  {store.model} ({store.weights_tag}) · {len(store)} images · embedding dim {store.embed_dim}"
         + (" · local features" if store.has_local else "")
@@ -109,4 +95,3 @@ def run(args) -> int:
     )
     if store.weights_tag == "random-init":
         console.print("  [yellow]random weights:[/] embeddings from this store show the tool works, nothing more.")
-    return 0

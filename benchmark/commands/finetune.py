@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.errors import BenchError
-
 HELP = "LoRA or full fine-tuning of an encoder's image tower, end to end"
 
 
@@ -80,6 +78,8 @@ def build_config(args):
         precision=args.precision,
         seed=args.seed,
     )
+    from benchmark.core.errors import BenchError
+
     changes = {}
     if args.patience is not None:
         if args.patience < 0:
@@ -91,42 +91,18 @@ def build_config(args):
 
 
 def run(args) -> int:
-    import torch
-
-    from benchmark.finetune.pipeline import run_finetune
+    from benchmark.core.workdir import Workdir
+    from benchmark.pipelines.finetune import FineTuneRequest, run_finetune
     from benchmark.tasks import parse_task_params
-    from benchmark.workdir import resolve_workdir
+    from benchmark.ui import RichProgress
 
-    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
-        raise BenchError(f"--device {args.device!r} is not known; use cpu or cuda")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise BenchError("--device cuda was asked for but no CUDA device is available here; use --device cpu")
-    config = build_config(args)
     task_params = parse_task_params(args.task, args.task_param)
     if args.per_class is not None:
         task_params["per_class"] = args.per_class
-    workdir = resolve_workdir(getattr(args, "workdir", None))
-    try:
-        run_finetune(
-            workdir=workdir,
-            model_name=args.model,
-            task_name=args.task,
-            config=config,
-            preset=args.preset,
-            dataset=args.dataset,
-            task_params=task_params,
-            task_seed=args.task_seed,
-            device=args.device,
-            weights=args.weights,
-            trust_checkpoint=args.trust_checkpoint,
-            resume=args.resume,
-            run_id=args.run_id,
-            skip_bad=args.skip_bad,
-            progress=not args.no_progress,
-        )
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.barrier()  # no rank tears gloo down while a peer still talks to it
-    finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    request = FineTuneRequest(
+        model=args.model, task=args.task, config=build_config(args), preset=args.preset, dataset=args.dataset,
+        task_params=task_params, task_seed=args.task_seed, device=args.device, weights=args.weights,
+        trust_checkpoint=args.trust_checkpoint, resume=args.resume, run_id=args.run_id, skip_bad=args.skip_bad,
+    )
+    run_finetune(Workdir.resolve(getattr(args, "workdir", None)), request, RichProgress(enabled=not args.no_progress))
     return 0

@@ -1,18 +1,18 @@
-"""`bench fit-heads`: train cheap heads (linear, seed-linear, mlp, zeroshot) off an embedding store."""
+"""`bench fit-heads`: train cheap heads off an embedding store (the heads registry lists them)."""
 
 from __future__ import annotations
 
 import argparse
 
-HEAD_CHOICES = ("linear", "seed-linear", "mlp", "zeroshot")
 
+def _heads(text: str) -> tuple[str, ...]:
+    from benchmark.core.errors import BenchError
+    from heads.registry import parse_heads
 
-def _heads(text: str) -> list[str]:
-    heads = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [h for h in heads if h not in HEAD_CHOICES]
-    if unknown or not heads:
-        raise argparse.ArgumentTypeError(f"unknown head(s) {unknown or text!r}; choose from {', '.join(HEAD_CHOICES)}")
-    return heads
+    try:
+        return parse_heads(text)
+    except BenchError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -23,6 +23,13 @@ def _floats(text: str) -> tuple[float, ...]:
     if not values or min(values) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: C values must be positive")
     return values
+
+
+def _heads_help() -> str:
+    from heads.registry import DEFAULT_HEADS, HEADS
+
+    listing = "; ".join(f"{name}: {spec.description}" for name, spec in HEADS.items())
+    return f"comma-separated heads (default {','.join(DEFAULT_HEADS)}). {listing}"
 
 
 def register(subparsers, common) -> None:
@@ -38,10 +45,9 @@ def register(subparsers, common) -> None:
     )
     parser.add_argument("--model", required=True, help="encoder name whose store to use (see `bench models`)")
     parser.add_argument("--task", required=True, help="task name: nih14, nofinding, nih6x200")
-    parser.add_argument(
-        "--heads", type=_heads, default=["linear", "mlp", "zeroshot"],
-        help=f"comma-separated heads among {', '.join(HEAD_CHOICES)} (default linear,mlp,zeroshot)",
-    )
+    from heads.registry import DEFAULT_HEADS
+
+    parser.add_argument("--heads", type=_heads, default=DEFAULT_HEADS, help=_heads_help())
     parser.add_argument("--seed", type=int, default=0, help="seed for the task subset/split and the heads (default 0)")
     parser.add_argument("--dataset", default="nih", help="registered dataset name (default nih)")
     parser.add_argument("--per-class", type=int, default=None, help="nih6x200: images per class (default 200)")
@@ -69,58 +75,61 @@ def register(subparsers, common) -> None:
     parser.set_defaults(func=run)
 
 
+def head_params(args) -> dict:
+    """Estimator parameters per head from the command line (unset options keep each head's defaults)."""
+    def given(*pairs):
+        return {key: value for key, value in pairs if value is not None}
+
+    return {
+        "linear": given(("Cs", args.c_grid), ("scoring", args.linear_scoring)),
+        "mlp": given(("max_epochs", args.mlp_epochs), ("lr", args.mlp_lr), ("batch_size", args.mlp_batch_size)),
+        "seed-linear": given(("max_epochs", args.seed_linear_epochs)),
+        "zeroshot": given(("temperature", None if args.zeroshot_temperature == "none" else "fit")),
+    }
+
+
 def run(args) -> int:
-    from rich.table import Table
-
-    from benchmark.console import console
+    from benchmark.core.workdir import Workdir
+    from benchmark.pipelines.heads import HeadsRequest, fit_heads
     from benchmark.tasks import parse_task_params
-    from benchmark.workdir import resolve_workdir
-    from heads.fit import HeadOptions, fit_heads
+    from benchmark.ui import RichProgress
 
-    workdir = resolve_workdir(args.workdir)
+    workdir = Workdir.resolve(args.workdir)
     if args.threads is not None:
         import torch
 
         if args.threads < 1:
-            from benchmark.errors import BenchError
+            from benchmark.core.errors import BenchError
 
             raise BenchError(f"--threads {args.threads}: give at least 1")
         torch.set_num_threads(args.threads)
     task_params = parse_task_params(args.task, args.task_param)
     if args.per_class is not None:
         task_params.update(parse_task_params(args.task, [f"per_class={args.per_class}"]))
-    mlp = {key: value for key, value in (("max_epochs", args.mlp_epochs), ("lr", args.mlp_lr), ("batch_size", args.mlp_batch_size)) if value is not None}
-    seed_linear = {"max_epochs": args.seed_linear_epochs} if args.seed_linear_epochs is not None else {}
-    options = HeadOptions(
-        Cs=args.c_grid,
-        scoring=args.linear_scoring,
-        mlp=mlp,
-        seed_linear=seed_linear,
-        promptset=args.promptset,
-        zeroshot_temperature=None if args.zeroshot_temperature == "none" else "fit",
+    request = HeadsRequest(
+        model=args.model, task=args.task, heads=tuple(args.heads), seed=args.seed, dataset=args.dataset,
+        task_params=task_params, weights_digest=args.weights_digest, head_params=head_params(args),
+        promptset=args.promptset, force=args.force,
     )
-    results = fit_heads(
-        workdir,
-        model=args.model,
-        task=args.task,
-        heads=args.heads,
-        seed=args.seed,
-        dataset=args.dataset,
-        task_params=task_params,
-        weights_digest=args.weights_digest,
-        options=options,
-        force=args.force,
-        report=lambda message: console.print(f"[dim]{message}[/]", highlight=False),
-    )
-    table = Table(title=f"{args.model} on {args.task}: one prediction run per head")
+    results = fit_heads(workdir, request, RichProgress())
+    print_results(results, args.model, args.task, workdir)
+    return 0
+
+
+def print_results(results, model: str, task: str, workdir) -> None:
+    from rich.table import Table
+
+    from benchmark.ui import console
+
+    table = Table(title=f"{model} on {task}: one prediction run per head")
     table.add_column("head", no_wrap=True)
     table.add_column("chosen on val")
     table.add_column("val AUC", no_wrap=True)
     table.add_column("s", no_wrap=True)
     table.add_column("run id", overflow="fold")
     for result in results:
-        chosen = _chosen_summary(result.chosen)
-        table.add_row(result.head, chosen, f"{result.val_macro_auc:.3f}", f"{result.seconds:.1f}", result.run_id)
+        table.add_row(result.head, _chosen_summary(result.chosen), f"{result.val_macro_auc:.3f}",
+                      f"{result.seconds:.1f}", result.run_id)
     console.print(table)
     for result in results:
         if result.replaced:
@@ -132,8 +141,7 @@ def run(args) -> int:
             )
     if results and results[0].random_init:
         console.print("[yellow]random weights:[/] these predictions show the tool works, nothing about X-rays.")
-    console.print(f"runs written under {workdir / 'runs' / args.task}; list them with `bench runs --task {args.task}`")
-    return 0
+    console.print(f"runs written under {workdir.task_runs_dir(task)}; list them with `bench runs --task {task}`")
 
 
 def _chosen_summary(chosen: dict) -> str:

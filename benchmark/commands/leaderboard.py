@@ -57,16 +57,16 @@ def register(subparsers, common) -> None:
 
 def run(args) -> int:
     from benchmark import leaderboard
-    from benchmark.console import console
-    from benchmark.errors import BenchError
+    from benchmark.ui import console
+    from benchmark.core.errors import BenchError
 
     if not args.task and not args.predictions:
         raise BenchError("give --task TASK to rank the runs in the workdir, or --predictions NAME=FILE")
     runs = leaderboard.load_external(args.predictions)
     if args.task:
-        from benchmark.workdir import resolve_workdir
+        from benchmark.core.workdir import Workdir
 
-        runs = leaderboard.load_task_runs(resolve_workdir(args.workdir), args.task, model=args.model,
+        runs = leaderboard.load_task_runs(Workdir.resolve(args.workdir), args.task, model=args.model,
                                           method=args.method) + runs
     elif args.model or args.method:
         runs = [r for r in runs if (not args.model or r.encoder == args.model) and (not args.method or r.method == args.method)]

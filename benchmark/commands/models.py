@@ -58,7 +58,7 @@ def model_rows(variant: str | None = None) -> list[dict]:
 def run(args) -> int:
     from rich.table import Table
 
-    from benchmark.console import console
+    from benchmark.ui import console
 
     rows = model_rows(args.variant)
     if args.json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 
 def register(subparsers, common) -> None:
@@ -22,11 +22,11 @@ def run(args) -> int:
 
     from rich.table import Table
 
-    from benchmark.console import console
-    from benchmark.predictions import list_runs
-    from benchmark.workdir import resolve_workdir
+    from benchmark.core.runs import list_runs
+    from benchmark.core.workdir import Workdir
+    from benchmark.ui import console
 
-    workdir = resolve_workdir(args.workdir)
+    workdir = Workdir.resolve(args.workdir)
     runs = list_runs(workdir, task=args.task)
     if args.json:
         console.out(json.dumps([run.as_dict() for run in runs], indent=2), highlight=False)
@@ -37,9 +37,9 @@ def run(args) -> int:
         if args.task and args.task not in TASKS:
             raise BenchError(f"unknown task {args.task!r}; tasks are: {', '.join(TASKS)}")
         where = f"task {args.task!r} in " if args.task else ""
-        console.print(f"no prediction runs for {where}{workdir / 'runs'}; make some with `bench fit-heads` or `bench finetune`")
+        console.print(f"no prediction runs for {where}{workdir.runs_dir}; make some with `bench fit-heads` or `bench finetune`")
         return 0
-    table = Table(title=f"prediction runs in {workdir / 'runs'}")
+    table = Table(title=f"prediction runs in {workdir.runs_dir}")
     table.add_column("run id (UTC time-encoder-method-hash)", overflow="fold")
     if args.task is None:
         table.add_column("task", no_wrap=True)
@@ -48,9 +48,9 @@ def run(args) -> int:
     table.add_column("rows", no_wrap=True)
     for run in runs:
         task = [run.task] if args.task is None else []
-        if run.problem and not run.metadata:
+        if run.record is None:
             table.add_row(run.run_id, *task, f"[red]{run.problem}[/]", "", "")
             continue
-        table.add_row(run.run_id, *task, run.weights_tag, str(run.seed), str(run.rows))
+        table.add_row(run.run_id, *task, run.record.weights_tag, str(run.record.seed), str(run.rows))
     console.print(table)
     return 0

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmark.datasets.labels import LABEL_COLUMNS, official_name
-from benchmark.datasets.manifest import MANIFEST_COLUMNS, MANIFEST_SCHEMA, validate_manifest
+from benchmark.core.errors import BenchError
+from benchmark.core.manifest import MANIFEST_COLUMNS, MANIFEST_SCHEMA, validate_manifest
+from benchmark.core.schema import LABEL_COLUMNS, official_name
 from benchmark.datasets.splits import split_patients
-from benchmark.errors import BenchError
 
 CSV_NAMES: tuple[str, ...] = ("Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv")
 LIST_NAMES: dict[str, str] = {"train_val": "train_val_list.txt", "test": "test_list.txt"}

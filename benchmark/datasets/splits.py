@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 
 def check_fractions(fractions: tuple[float, ...], *, what: str = "split fractions") -> tuple[float, ...]:

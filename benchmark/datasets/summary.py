@@ -6,8 +6,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.datasets.manifest import SPLITS
+from benchmark.core.schema import LABEL_COLUMNS, SPLITS
 
 AGE_GROUPS: tuple[str, ...] = ("<60", ">=60", "unknown")
 

@@ -48,10 +48,11 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from benchmark.datasets.labels import FINDINGS, SEED_STUDY_CLASSES
+from benchmark.core.schema import FINDINGS, SEED_STUDY_CLASSES
 from benchmark.datasets.phantom import random_anatomy, render
 from benchmark.datasets.splits import split_patients
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
+from benchmark.core.progress import SILENT, Progress
 
 CSV_NAME = "Data_Entry_2017_v2020.csv"
 CSV_HEADER = (
@@ -251,21 +252,16 @@ def _jobs(images: list[_Image], effects: Sequence[Effect], out: Path, size: int,
     return jobs
 
 
-def _render_all(jobs: list[tuple], workers: int, progress: bool) -> None:
-    from rich.progress import Progress
-
-    from benchmark.console import err_console
-
-    with Progress(console=err_console, transient=True, disable=not progress) as bar:
-        task = bar.add_task("drawing phantoms", total=len(jobs))
+def _render_all(jobs: list[tuple], workers: int, progress: Progress) -> None:
+    with progress.bar("drawing phantoms", total=len(jobs), transient=True) as bar:
         if workers and workers > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for _ in pool.map(_render_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))):
-                    bar.advance(task)
+                    bar.advance()
         else:
             for job in jobs:
                 _render_job(job)
-                bar.advance(task)
+                bar.advance()
 
 
 def write_synthetic(
@@ -278,7 +274,7 @@ def write_synthetic(
     seed_class_share: float = 0.3,
     workers: int = 0,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: Progress = SILENT,
 ) -> Path:
     """Write a synthetic NIH-layout dataset of `n` images of `size` px into `out`; return the folder.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 METHODS = ("lora", "full")
 HEADS = ("linear", "mlp")

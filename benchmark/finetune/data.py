@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 
 class PixelSource(Protocol):

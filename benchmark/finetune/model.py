@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from benchmark.finetune.config import FineTuneConfig
 
 _NORM_WITH_STATS = (nn.modules.batchnorm._BatchNorm,)

@@ -76,7 +76,8 @@ def measure(args) -> dict:
     from benchmark.datasets.synth import write_synthetic
     from cache.embeddings import EmbeddingStore
     from cache.pixels import PixelStore
-    from extractors.extract import check_device, extract
+    from benchmark.core.distributed import check_device
+    from benchmark.pipelines.extract import extract
 
     device = check_device(args.device)
     encoder = build_encoder(args.model, device)
@@ -85,14 +86,14 @@ def measure(args) -> dict:
         write_synthetic(folder / "data", n=args.n, size=args.image_size, seed=0, workers=args.workers)
         dataset = load_nih(folder / "data")
         workdir = folder / "work"
-        options = dict(workdir=workdir, device=device, batch_size=args.batch_size, workers=args.workers, progress=False)
+        options = dict(workdir=workdir, device=device, batch_size=args.batch_size, workers=args.workers)
 
         started = time.perf_counter()
         path = extract(encoder, dataset.manifest, dataset.root, **options)
         cold = args.n / (time.perf_counter() - started)
 
         pixels = PixelStore.open(PixelStore.open_or_build(
-            dataset.manifest, dataset.root, size=encoder.pixel_size, workdir=workdir, progress=False
+            dataset.manifest, dataset.root, size=encoder.pixel_size, workdir=workdir
         ).path).read_range(0, args.n)
         forward, warm, stage, waiting, forward_cpu, stage_cpu, encoding = [], [], [], [], [], [], []
         for _ in range(max(1, args.repeats)):
@@ -150,7 +151,7 @@ def measure(args) -> dict:
 def run(args) -> int:
     from rich.table import Table
 
-    from benchmark.console import console
+    from benchmark.ui import console
 
     result = measure(args)
     if args.json:

@@ -114,7 +114,7 @@ def run(args) -> int:
 
     from rich.table import Table
 
-    from benchmark.console import console
+    from benchmark.ui import console
     from fairness import evaluate
     from fairness.engine import ResamplingPlan
 

@@ -68,7 +68,7 @@ def _setup(mode: str, args, device, generator):
     from benchmark.finetune.augment import apply_augmentation, draw_augmentation
     from benchmark.finetune.config import make_config
     from benchmark.finetune.model import build_model
-    from benchmark.finetune.trainer import autocast_dtype, per_sample_loss
+    from benchmark.finetune.inference import autocast_dtype, per_sample_loss
 
     encoder = _encoder(args, device)
     pixels = torch.randint(0, 256, (args.batch_size, encoder.pixel_size, encoder.pixel_size),
@@ -109,8 +109,8 @@ def measure(args) -> dict:
 
     import torch
 
-    from benchmark.errors import BenchError
-    from benchmark.finetune.trainer import seeded
+    from benchmark.core.errors import BenchError
+    from benchmark.finetune.inference import seeded
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but no CUDA device is available here; use --device cpu")
@@ -156,7 +156,7 @@ def measure(args) -> dict:
 def run(args) -> int:
     from rich.table import Table
 
-    from benchmark.console import console
+    from benchmark.ui import console
 
     report = measure(args)
     if args.json:

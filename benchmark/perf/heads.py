@@ -91,7 +91,7 @@ def run(args) -> int:
 def _run(args) -> int:
     import torch
 
-    from benchmark.console import console
+    from benchmark.ui import console
     from heads.common import macro_auc
     from heads.linear import DEFAULT_CS, LinearProbe
     from heads.mlp import MLPHead

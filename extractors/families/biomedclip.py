@@ -20,9 +20,10 @@ import copy
 import json
 from pathlib import Path
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors import Checkpoint
-from extractors.base import RANDOM_INIT, Encoder
+from benchmark.core.schema import RANDOM_INIT
+from extractors.base import Encoder
 from extractors.families.openclip import OpenClipEncoder, build_open_clip_model, openai_state_dict
 from extractors.registry import EncoderSpec
 from extractors.weights import strict_load

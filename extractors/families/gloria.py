@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers

@@ -34,7 +34,7 @@ import math
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
@@ -43,7 +43,6 @@ from extractors.resnet_backbone import BottleneckResNet
 from extractors.weights import unwrap_state_dict
 
 LOGIT_SCALE_INIT = 1 / 0.07
-LOGIT_SCALE_MAX = 4.6052
 TEXT_LAYERS = (1, 2, -1)
 """hidden_states indices MedCLIP averages for its text embedding (embeddings output is index 0)."""
 
@@ -126,10 +125,6 @@ class MedClipEncoder(Encoder):
         super().__init__(spec, weights_tag=weights_tag, weights_digest=weights_digest)
         self.model = model
         self.tokenizer = tokenizer
-
-    @property
-    def logit_scale(self) -> float:
-        return float(self.model.logit_scale.detach().clamp(0, LOGIT_SCALE_MAX).exp())
 
     def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"embedding": self.model.vision_model(images)}

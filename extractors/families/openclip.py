@@ -21,9 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 from extractors import Checkpoint
-from extractors.base import RANDOM_INIT, Encoder, seeded_init
+from benchmark.core.schema import RANDOM_INIT
+from extractors.base import Encoder, seeded_init
 from extractors.registry import EncoderSpec
 from extractors.weights import strict_load, unwrap_state_dict
 
@@ -100,10 +101,6 @@ class OpenClipEncoder(Encoder):
         super().__init__(spec, weights_tag=weights_tag, weights_digest=weights_digest)
         self.model = model
         self.tokenizer = tokenizer
-
-    @property
-    def logit_scale(self) -> float:
-        return float(self.model.logit_scale.detach().exp())
 
     def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"embedding": self.model.encode_image(images)}

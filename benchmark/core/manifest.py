@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import polars as pl
 
-from benchmark.datasets.labels import LABEL_COLUMNS
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
+from benchmark.core.schema import LABEL_COLUMNS, SEXES, SPLITS
 
 META_SCHEMA: dict[str, pl.DataType] = {
     "image_id": pl.Utf8,
@@ -25,8 +25,6 @@ META_SCHEMA: dict[str, pl.DataType] = {
 }
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {**META_SCHEMA, **{name: pl.Int8 for name in LABEL_COLUMNS}}
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA)
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-SEXES: tuple[str, ...] = ("F", "M")
 
 
 def _first(values, limit: int = 5) -> str:

@@ -8,7 +8,3 @@ what to do next.
 
 class BenchError(Exception):
     """An error caused by the user's input or environment, reported without a traceback."""
-
-
-class NotBuiltYet(BenchError):
-    """A stage of the flow that this version does not provide yet."""

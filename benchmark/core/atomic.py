@@ -1,27 +1,28 @@
 """Crash-safe file writing: write beside the target, flush to disk, then rename over it.
 
-`os.replace` is atomic on POSIX, so a reader (or a run resumed after `kill -9`) sees either the old file or the
-complete new one, never a half-written one. Temporary names carry the writer's pid so concurrent writers of
-the same file never share a temporary.
+`os.replace` is atomic on POSIX, so a reader (or a run resumed after `kill -9`) sees either the old file or
+the complete new one, never a half-written one. The temporary lives in the target's folder (the rename stays
+on one filesystem) and carries the writer's pid, so concurrent writers never share one and a later run can
+tell a dead writer's leftovers (`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 
 def temporary_path(target: Path) -> Path:
-    """A temporary name beside `target` (same folder, so the final rename stays on one filesystem)."""
+    """A temporary name beside `target`: `.<name>.tmp-<pid>`."""
     return target.with_name(f".{target.name}.tmp-{os.getpid()}")
 
 
 @contextlib.contextmanager
-def atomic_output(target: Path) -> Iterator[Path]:
+def atomic_output(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success fsync it and rename it to `target`; on failure remove it."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -36,17 +37,16 @@ def atomic_output(target: Path) -> Iterator[Path]:
             temporary.unlink()
 
 
-def save_arrays(target: Path, **arrays: np.ndarray) -> None:
-    """Write named arrays as one uncompressed `.npz`, atomically."""
+def write_text(target: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `target` atomically; return the target."""
     with atomic_output(target) as temporary:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
+        temporary.write_text(text, encoding="utf-8")
+    return Path(target)
 
 
-def load_arrays(source: Path) -> dict[str, np.ndarray]:
-    """Read a `.npz` written by `save_arrays` (no pickles)."""
-    with np.load(source, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+def write_json(target: str | os.PathLike, value: Any) -> Path:
+    """Write `value` as indented, key-sorted JSON to `target` atomically."""
+    return write_text(target, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def remove_stale_temporaries(folder: Path, name: str = "*", *, only_dead_writers: bool = True) -> None:

@@ -1,0 +1,248 @@
+"""Heads off the cache: fit every requested head on a store and write one prediction run per head.
+
+    registered manifest -> task -> embedding store (model, manifest digest) -> rows aligned by image_id
+    -> each head fitted on train (val for selection) -> predictions for val + test -> runs/<task>/<run-id>/
+
+The heads never open an image. Images the store marks as excluded (undecodable) are left out of the task
+and counted in every run's record; a task image missing from the store is an error. Which heads exist, and
+how each is driven, is the heads registry's business (`heads.registry`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.core.errors import BenchError
+from benchmark.core.identity import plain
+from benchmark.core.progress import SILENT, Progress
+from benchmark.core.runs import RunRecord, list_runs, new_run_path, write_predictions
+from benchmark.core.predictions import prediction_frame
+from benchmark.core.schema import RANDOM_INIT, SPLITS, label_column
+from benchmark.core.versions import package_versions
+from benchmark.core.workdir import Workdir
+from heads.registry import DEFAULT_HEADS, HeadSpec, get_head
+
+
+@dataclass(frozen=True)
+class HeadsRequest:
+    """What `bench fit-heads` asks for. `head_params`: head name -> estimator parameters."""
+
+    model: str
+    task: str
+    heads: tuple[str, ...] = DEFAULT_HEADS
+    seed: int = 0
+    dataset: str = "nih"
+    task_params: dict = field(default_factory=dict)
+    weights_digest: str | None = None
+    head_params: dict = field(default_factory=dict)
+    promptset: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class FitResult:
+    head: str
+    path: Path
+    run_id: str
+    seconds: float
+    chosen: dict
+    val_macro_auc: float
+    random_init: bool = False
+    replaced: str = ""
+    earlier_identical: tuple[str, ...] = ()
+
+
+@dataclass
+class AlignedData:
+    """Task rows that have embeddings, with their store rows."""
+
+    task: object
+    frame: object  # the task frame without excluded images (polars)
+    store_rows: np.ndarray  # store row of each frame row
+    excluded: list[str]  # image ids the store could not embed
+
+    def split(self, name: str) -> np.ndarray:
+        return np.flatnonzero((self.frame["split"] == name).to_numpy())
+
+    def labels(self, positions: np.ndarray) -> np.ndarray:
+        columns = [label_column(c) for c in self.task.classes]
+        matrix = self.frame[positions].select(columns).to_numpy().astype(np.int64)
+        return matrix.argmax(axis=1) if self.task.kind == "single" else matrix
+
+
+def align_task_to_store(task, store) -> AlignedData:
+    """Match task rows to store rows by image_id; BenchError for images the store lacks."""
+    import polars as pl
+
+    position = {image_id: row for row, image_id in enumerate(store.image_ids)}
+    image_ids = task.frame["image_id"].to_list()
+    missing = [image_id for image_id in image_ids if image_id not in position]
+    if missing:
+        raise BenchError(
+            f"{len(missing)} image(s) of task {task.name!r} are not in the embedding store {store.path} "
+            f"(first: {missing[:3]}); the store was built from another manifest. Run `bench extract` again "
+            f"for this dataset."
+        )
+    rows = np.fromiter((position[image_id] for image_id in image_ids), dtype=np.int64, count=len(image_ids))
+    excluded_mask = store.excluded[rows]
+    excluded = [image_ids[i] for i in np.flatnonzero(excluded_mask)]
+    frame = task.frame.filter(pl.Series(~excluded_mask))
+    return AlignedData(task=task, frame=frame, store_rows=rows[~excluded_mask], excluded=excluded)
+
+
+@dataclass
+class HeadInputs:
+    """Everything the heads of one request share: the task, the store, aligned rows and their embeddings."""
+
+    task: object
+    store: object
+    aligned: AlignedData
+    embeddings: np.ndarray
+    positions: dict  # split -> positions into aligned.frame
+    manifest_digest: str
+
+    @property
+    def evaluated(self) -> np.ndarray:
+        return np.concatenate([self.positions["val"], self.positions["test"]])
+
+
+def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress = SILENT) -> HeadInputs:
+    """Registered dataset -> task -> the model's store -> aligned rows and embeddings (one sequential read)."""
+    from benchmark.core.manifest import manifest_digest
+    from benchmark.datasets.registry import load_registered
+    from benchmark.tasks import build_task
+    from cache.embeddings import EmbeddingStore, find_store
+
+    manifest, _ = load_registered(workdir, request.dataset)
+    digest = manifest_digest(manifest)
+    task = build_task(request.task, manifest, seed=request.seed, **request.task_params)
+    if not workdir.model_stores_dir(request.model).is_dir():
+        from extractors.registry import REGISTRY, get_spec
+
+        if request.model not in REGISTRY:
+            get_spec(request.model)  # a misspelt name: list the known encoders rather than suggest extracting it
+    store = EmbeddingStore.open(find_store(workdir, request.model, digest, weights_digest=request.weights_digest))
+    aligned = align_task_to_store(task, store)
+    if aligned.excluded:
+        progress.note(f"{len(aligned.excluded)} task image(s) excluded by the store (undecodable), left out: "
+                      f"{aligned.excluded[:3]}")
+    positions = {split: aligned.split(split) for split in SPLITS}
+    for split, rows in positions.items():
+        if rows.size == 0:
+            raise BenchError(f"task {request.task!r} has no {split} images after alignment; use a larger dataset or "
+                             "other split fractions")
+    embeddings = store.image_embeddings()[aligned.store_rows]
+    return HeadInputs(task, store, aligned, embeddings, positions, digest)
+
+
+def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> list[FitResult]:
+    """Fit each requested head and write one prediction run per head; returns what was written.
+
+    With `request.force`, the newest identical earlier run of a head is replaced (same run id); without it,
+    a new run id is always used and identical earlier runs are named."""
+    workdir = Workdir.of(workdir)
+    specs = [get_head(name) for name in request.heads]
+    if not specs:
+        raise BenchError("no heads asked for; choose from the heads registry (see `bench fit-heads --help`)")
+    inputs = prepare_inputs(workdir, request, progress)
+    results = []
+    for spec in specs:
+        result = fit_one(workdir, request, inputs, spec)
+        progress.note(f"{spec.name}: {result.run_id} ({result.seconds:.1f} s)")
+        results.append(result)
+    return results
+
+
+def fit_one(workdir: Workdir, request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec) -> FitResult:
+    """Fit one head, predict val + test, and write its run."""
+    from heads.common import macro_auc
+
+    head, chosen = build_estimator(spec, request, inputs)
+    started = time.perf_counter()
+    probabilities = fit_and_predict(spec, head, inputs)
+    seconds = time.perf_counter() - started
+    chosen.update(head.chosen_on_val())
+    record = run_record(request, inputs, spec, head, chosen, seconds)
+    path, replaced, earlier = _run_path(workdir, request, record)
+    record.run_id = path.parent.name
+    frame = prediction_frame(inputs.aligned.frame[inputs.evaluated], probabilities, inputs.task.classes)
+    write_predictions(path, frame, record, force=bool(replaced))
+    val = inputs.positions["val"]
+    return FitResult(head=spec.name, path=path, run_id=record.run_id, seconds=seconds, chosen=record.chosen,
+                     val_macro_auc=macro_auc(inputs.aligned.labels(val), probabilities[: val.size]),
+                     random_init=bool(record.random_init), replaced=replaced,
+                     earlier_identical=tuple(run.run_id for run in earlier))
+
+
+def build_estimator(spec: HeadSpec, request: HeadsRequest, inputs: HeadInputs):
+    """(a fresh estimator for `spec`, what the pipeline chose for it); zero-shot reads the store's prompts."""
+    params = dict(request.head_params.get(spec.name, {}))
+    if spec.kind == "zeroshot":
+        from benchmark.pipelines.zeroshot import build_zeroshot
+
+        return build_zeroshot(inputs.store, inputs.task.classes, inputs.task.kind, promptset=request.promptset,
+                              **params)
+    return spec.create(random_state=request.seed, n_classes=len(inputs.task.classes), **params), {}
+
+
+def fit_and_predict(spec: HeadSpec, head, inputs: HeadInputs) -> np.ndarray:
+    """Fit (trained heads: on train, selecting on val; zero-shot: val only) and predict val + test."""
+    train, val = inputs.positions["train"], inputs.positions["val"]
+    labels, embeddings, rows = inputs.aligned.labels, inputs.embeddings, inputs.aligned.store_rows
+    evaluated = inputs.evaluated
+    if spec.kind == "zeroshot":
+        head.fit(embeddings[val], labels(val), rows=rows[val])
+        return head.predict_proba(embeddings[evaluated], rows=rows[evaluated])
+    head.fit(embeddings[train], labels(train), embeddings[val], labels(val))
+    return head.predict_proba(embeddings[evaluated])
+
+
+def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, head, chosen: dict,
+               seconds: float) -> RunRecord:
+    store, task = inputs.store, inputs.task
+    return RunRecord(
+        run_id="",
+        encoder=request.model,
+        method=spec.name,
+        task=task.name,
+        task_kind=task.kind,
+        classes=task.classes,
+        seed=request.seed,
+        weights_tag=store.weights_tag,
+        weights_digest=store.attrs.get("weights_digest", ""),
+        random_init=store.weights_tag == RANDOM_INIT,
+        dataset=request.dataset,
+        task_params=task.params,
+        hyperparameters=head.recorded_params(),
+        chosen=chosen,
+        manifest_digest=inputs.manifest_digest,
+        store_identity=store.identity_digest,
+        rows={split: int(rows.size) for split, rows in inputs.positions.items()},
+        excluded_images=len(inputs.aligned.excluded),
+        versions={**package_versions(), "store": store.versions},
+        details={"store_path": str(store.path), "fit_seconds": round(seconds, 3)},
+    )
+
+
+IDENTICAL_FIELDS = ("encoder", "weights_digest", "method", "seed", "store_identity", "task_params", "hyperparameters")
+
+
+def identical_runs(workdir, task_name: str, record: RunRecord) -> list:
+    """Earlier runs with the same encoder, weights, method, seed, store, task parameters and hyperparameters."""
+    wanted = {key: plain(getattr(record, key)) for key in IDENTICAL_FIELDS}
+    return [
+        run for run in list_runs(workdir, task_name)
+        if run.record is not None and all(plain(getattr(run.record, key)) == wanted[key] for key in IDENTICAL_FIELDS)
+    ]
+
+
+def _run_path(workdir: Workdir, request: HeadsRequest, record: RunRecord) -> tuple[Path, str, list]:
+    """(where the run goes, the run id it replaces or "", identical earlier runs that stay)."""
+    earlier = identical_runs(workdir, record.task, record)
+    if request.force and earlier:
+        return earlier[-1].path, earlier[-1].run_id, earlier[:-1]
+    return new_run_path(workdir, record.task, request.model, record.method), "", earlier

@@ -1,0 +1,70 @@
+"""Wiring the zero-shot head to a store: its prompt set, the encoder family's settings, GLoRIA's similarity.
+
+The family's settings (how prompts are ensembled, the logit scale) come from the encoder registry
+(`EncoderSpec.zeroshot`); GLoRIA's global + local image-prompt similarity from its adapter. The head itself
+(`heads.zeroshot.ZeroShotHead`) knows neither.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.core.errors import BenchError
+
+DEFAULT_ENSEMBLE, DEFAULT_LOGIT_SCALE = "prototype", 100.0
+"""For stores of encoders outside the registry (e.g. an `Encoder` object passed to extraction)."""
+
+
+def zeroshot_settings(model: str) -> tuple[str, float, str]:
+    """(ensemble, logit scale, prompt style) of a registered encoder; CLIP's for one outside the registry."""
+    from extractors.registry import REGISTRY
+
+    spec = REGISTRY.get(model)
+    if spec is None:
+        return DEFAULT_ENSEMBLE, DEFAULT_LOGIT_SCALE, "clip"
+    return spec.zeroshot.ensemble, float(spec.zeroshot.logit_scale), spec.prompt_style
+
+
+def build_zeroshot(store, classes, kind: str, *, promptset: str | None = None, temperature=None):
+    """(a zero-shot head over the store's prompt set in the encoder family's style, what was chosen for it)."""
+    from heads.registry import HEADS
+
+    if not store.promptsets:
+        raise BenchError(f"the store {store.path} holds no prompt text embeddings; zero-shot needs them "
+                         "(run `bench extract` again)")
+    promptset = promptset or ("default" if "default" in store.promptsets else store.promptsets[0])
+    text = store.text(promptset)
+    covered = set(text["class_name"].tolist())
+    missing = [c for c in classes if c not in covered]
+    if missing:
+        raise BenchError(
+            f"prompt set {promptset!r} of {store.path} has no prompts for {missing}; edit the prompt file "
+            f"(extractors/prompts/) and run `bench extract` again"
+        )
+    ensemble, logit_scale, style = zeroshot_settings(store.model)
+    similarity, chunk_rows = None, 65536
+    if store.has_local and "words" in text:
+        similarity, chunk_rows = gloria_similarity_of(store, text), 256
+    head = HEADS["zeroshot"].create(
+        text_embedding=text["embedding"], class_name=text["class_name"], classes=classes,
+        polarity=text.get("polarity"), ensemble=ensemble, logit_scale=logit_scale, temperature=temperature,
+        kind=kind, similarity=similarity, chunk_rows=chunk_rows,
+    )
+    return head, {"promptset": promptset, "prompt_style": style}
+
+
+def gloria_similarity_of(store, text):
+    """GLoRIA's global + local image-prompt similarity, reading local features for the given store rows."""
+    import torch
+
+    from extractors.families.gloria import gloria_similarity
+
+    text_global = torch.from_numpy(text["embedding"])
+    words = torch.from_numpy(text["words"])
+    mask = torch.from_numpy(text["word_mask"])
+
+    def similarity(image_global, rows):
+        local = torch.from_numpy(store.image_local(rows).astype(np.float32))
+        return gloria_similarity(image_global, local, text_global, words, mask)
+
+    return similarity
