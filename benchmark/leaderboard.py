@@ -27,7 +27,6 @@ SHOWN_FIGURES = ("accuracy", "macro_f1", "macro_auc", "f1_gap_sex", "f1_gap_age"
                  "auc_gap_sex", "auc_gap_age", "ece_gap_sex", "ece_gap_age")
 TABLE_FIGURES = SHOWN_FIGURES[:5]
 """The rich table shows fewer columns so that it fits a terminal; md, csv and json show them all."""
-HIGHER_IS_BETTER_PREFIXES = ("accuracy", "macro_", "worst_group_auc", "worst_class_", "es_auc_")
 FORMATS = ("table", "md", "csv", "json")
 
 ERR_SPEC = "--predictions takes NAME=FILE (for example mymodel=preds.csv), got {spec!r}"
@@ -152,15 +151,15 @@ def evaluate_run(run: RunInput, **options):
 
 
 def rank_key(name: str):
-    """Sort key for a figure: gaps by |value| (smaller first), performance by value (larger first)."""
-    higher = name.startswith(HIGHER_IS_BETTER_PREFIXES)
+    """Sort key for a figure, in the direction the figures table gives (undefined values last)."""
+    from fairness.registry import sort_key
 
     def key(ranked: RankedRun):
         figure = ranked.report.figures.get(name)
         value = figure.value if figure is not None else float("nan")
         if not np.isfinite(value):
             return (1, 0.0)
-        return (0, -value if higher else abs(value))
+        return (0, sort_key(name, value))
 
     return key
 
@@ -241,7 +240,10 @@ def _groups_dict(report) -> dict:
 
 
 def to_json(ranked: list[RankedRun]) -> dict:
-    """The JSON document: {"runs": [{name, method, encoder, n_test, figures, groups, flags, thresholds}]}."""
+    """The JSON document: {"runs": [{name, method, encoder, n_test, figures, groups, flags, thresholds}],
+    "figures": {name: {kind, better, attribute, formula, source, tested}}} (from the figures table)."""
+    from fairness.registry import definition
+
     out = []
     for r in ranked:
         report = r.report
@@ -257,7 +259,8 @@ def to_json(ranked: list[RankedRun]) -> dict:
             "flags": {name: fig.flag for name, fig in report.figures.items() if fig.flag},
             "thresholds": report.thresholds.as_dict(),
         })
-    return {"runs": out}
+    names = sorted({name for r in ranked for name in r.report.figures})
+    return {"runs": out, "figures": {name: definition(name) for name in names}}
 
 
 def _short(value: float) -> str:

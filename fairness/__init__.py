@@ -6,7 +6,7 @@ source, `fairness.figures` and docs/FAIRNESS.md.
 """
 
 from fairness.engine import ResamplingPlan, evaluate
-from fairness.report import FairnessReport, Figure, paired_difference
+from fairness.report import FairnessReport, Figure, GroupResult, paired_difference
 from fairness.groups import build_groups
 from fairness.multitest import adjust_p_values
 from fairness.thresholds import Thresholds, choose_thresholds, decide
@@ -14,6 +14,7 @@ from fairness.thresholds import Thresholds, choose_thresholds, decide
 __all__ = [
     "FairnessReport",
     "Figure",
+    "GroupResult",
     "ResamplingPlan",
     "Thresholds",
     "adjust_p_values",

@@ -156,8 +156,43 @@ def build_groups(
     attributes = parse_attribute_list(attributes)
     if not attributes:
         raise BenchError(ERR_NO_ATTRIBUTES)
-    columns = dict(columns or {})
-    sources: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+    sources = _sources(n, sex=sex, age=age, columns=columns, age_bins=age_bins, seed_exact=seed_exact)
+    needed: list[str] = []
+    for attribute in attributes:
+        for part in _parts(attribute, sources):
+            if part not in needed:
+                needed.append(part)
+    if seed_exact and "age" in needed:
+        needed.append("_age_seed")
+
+    base_names = tuple(needed)
+    base_levels = tuple(sources[name][1] for name in base_names)
+    radix = np.array([len(levels) + 1 for levels in base_levels], dtype=np.int64)
+    image_codes = np.stack([sources[name][0] for name in base_names], axis=1).reshape(n, len(base_names))
+    grids = np.meshgrid(*[np.arange(-1, len(levels)) for levels in base_levels], indexing="ij")
+    atom_codes = np.stack([g.reshape(-1) for g in grids], axis=1)
+    built = [_grouping(attribute, sources, base_names, atom_codes) for attribute in attributes]
+    if seed_exact and "age" in needed:
+        band = atom_codes[:, base_names.index("_age_seed")]
+        members = np.array([(band == 0) | (band == 1), (band == 1) | (band == 2)], dtype=bool)
+        built.append(Attribute(SEED_AGE_ATTRIBUTE, ("[0,60]", "[60,inf)"), members))
+    return GroupSet(
+        atom_of_image=atoms_from_codes(image_codes, radix).astype(np.int64),
+        atom_codes=atom_codes.astype(np.int64),
+        base_names=base_names,
+        base_levels=base_levels,
+        attributes=tuple(built),
+        image_codes=image_codes.astype(np.int64),
+        radix=radix,
+    )
+
+
+Sources = dict[str, tuple[np.ndarray, tuple[str, ...]]]
+"""Base attribute -> (code of each image, -1 = missing; level names)."""
+
+
+def _sources(n: int, *, sex, age, columns, age_bins, seed_exact: bool) -> Sources:
+    sources: Sources = {}
     if sex is not None:
         sex_values = list(sex)
         if len(sex_values) != n:
@@ -178,53 +213,32 @@ def build_groups(
             seed_bands = np.searchsorted([AGE_THRESHOLD, np.nextafter(AGE_THRESHOLD, np.inf)], age_array, side="right")
             seed_bands = np.where(np.isfinite(age_array), seed_bands, -1).astype(np.int64)
             sources["_age_seed"] = (seed_bands, ("<60", "=60", ">60"))
-    for name, values in columns.items():
+    for name, values in (columns or {}).items():
         sources[name] = _category_codes(values, name, n)
+    return sources
 
-    needed: list[str] = []
-    for attribute in attributes:
-        parts = attribute.split("_") if attribute not in sources else [attribute]
-        for part in parts:
-            if part not in sources:
-                raise BenchError(ERR_UNKNOWN_ATTRIBUTE.format(name=attribute, known=", ".join(sources) or "none"))
-            if part not in needed:
-                needed.append(part)
-    if seed_exact and "age" in needed:
-        needed.append("_age_seed")
 
-    base_names = tuple(needed)
-    base_levels = tuple(sources[name][1] for name in base_names)
-    radix = np.array([len(levels) + 1 for levels in base_levels], dtype=np.int64)
-    image_codes = np.stack([sources[name][0] for name in base_names], axis=1).reshape(n, len(base_names))
-    grids = np.meshgrid(*[np.arange(-1, len(levels)) for levels in base_levels], indexing="ij")
-    atom_codes = np.stack([g.reshape(-1) for g in grids], axis=1)
-    atom_of_image = atoms_from_codes(image_codes, radix)
+def _parts(attribute: str, sources: Sources) -> list[str]:
+    """The base attributes of a grouping ("sex_age" -> sex, age); BenchError naming an unknown one."""
+    parts = attribute.split("_") if attribute not in sources else [attribute]
+    for part in parts:
+        if part not in sources:
+            raise BenchError(ERR_UNKNOWN_ATTRIBUTE.format(name=attribute, known=", ".join(sources) or "none"))
+    return parts
 
-    built = []
-    for attribute in attributes:
-        parts = attribute.split("_") if attribute not in sources else [attribute]
-        positions = [base_names.index(p) for p in parts]
-        level_lists = [sources[p][1] for p in parts]
-        combos = np.array(np.meshgrid(*[np.arange(len(levels)) for levels in level_lists], indexing="ij"))
-        combos = combos.reshape(len(parts), -1).T
-        names, members = [], []
-        for combo in combos:
-            names.append(",".join(level_lists[i][c] for i, c in enumerate(combo)))
-            members.append(np.all(atom_codes[:, positions] == combo[None, :], axis=1))
-        built.append(Attribute(attribute, tuple(names), np.array(members, dtype=bool).reshape(len(names), -1)))
-    if seed_exact and "age" in needed:
-        band = atom_codes[:, base_names.index("_age_seed")]
-        members = np.array([(band == 0) | (band == 1), (band == 1) | (band == 2)], dtype=bool)
-        built.append(Attribute(SEED_AGE_ATTRIBUTE, ("[0,60]", "[60,inf)"), members))
-    return GroupSet(
-        atom_of_image=atom_of_image.astype(np.int64),
-        atom_codes=atom_codes.astype(np.int64),
-        base_names=base_names,
-        base_levels=base_levels,
-        attributes=tuple(built),
-        image_codes=image_codes.astype(np.int64),
-        radix=radix,
-    )
+
+def _grouping(attribute: str, sources: Sources, base_names: tuple[str, ...], atom_codes: np.ndarray) -> Attribute:
+    """One grouping: a level per combination of its base attributes' levels, as a union of atoms."""
+    parts = _parts(attribute, sources)
+    positions = [base_names.index(p) for p in parts]
+    level_lists = [sources[p][1] for p in parts]
+    combos = np.array(np.meshgrid(*[np.arange(len(levels)) for levels in level_lists], indexing="ij"))
+    combos = combos.reshape(len(parts), -1).T
+    names, members = [], []
+    for combo in combos:
+        names.append(",".join(level_lists[i][c] for i, c in enumerate(combo)))
+        members.append(np.all(atom_codes[:, positions] == combo[None, :], axis=1))
+    return Attribute(attribute, tuple(names), np.array(members, dtype=bool).reshape(len(names), -1))
 
 
 def atoms_from_codes(codes: np.ndarray, radix: np.ndarray) -> np.ndarray:

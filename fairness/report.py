@@ -46,12 +46,34 @@ class Figure:
 
 
 @dataclass
+class GroupResult:
+    """One reported group: its attribute and level, size, positives per class, macro metrics, a flag."""
+
+    attribute: str
+    level: str
+    count: int
+    positives: dict  # class -> positives in the group
+    metrics: dict  # metric name -> Figure (macro over classes)
+    flag: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "attribute": self.attribute,
+            "level": self.level,
+            "count": self.count,
+            "positives": self.positives,
+            "flag": self.flag,
+            "metrics": {name: fig.as_dict() for name, fig in self.metrics.items()},
+        }
+
+
+@dataclass
 class FairnessReport:
     """What `evaluate` returns: figures, per-class figures, the group table, thresholds and options."""
 
     figures: dict
     by_class: dict  # name -> {class: Figure}
-    groups: list  # dicts: attribute, level, count, positives, metrics {name: Figure}, flag
+    groups: list  # GroupResult rows, "overall" first
     thresholds: Thresholds
     classes: tuple
     kind: str
@@ -61,13 +83,13 @@ class FairnessReport:
     resampling_key: str = ""
 
     def _levels(self, metric: str, attribute: str) -> list:
-        rows = [row for row in self.groups if row["attribute"] == attribute]
+        rows = [row for row in self.groups if row.attribute == attribute]
         if not rows:
-            known = sorted({row["attribute"] for row in self.groups} - {"overall"})
+            known = sorted({row.attribute for row in self.groups} - {"overall"})
             raise BenchError(ERR_NO_ATTRIBUTE.format(attribute=attribute, known=", ".join(known)))
-        if metric not in rows[0]["metrics"]:
-            raise BenchError(ERR_NO_METRIC.format(metric=metric, known=", ".join(rows[0]["metrics"])))
-        return [row["metrics"][metric] for row in rows]
+        if metric not in rows[0].metrics:
+            raise BenchError(ERR_NO_METRIC.format(metric=metric, known=", ".join(rows[0].metrics)))
+        return [row.metrics[metric] for row in rows]
 
     def difference(self, metric: str, attribute: str) -> Figure:
         """max - min over the attribute's groups of a per-group (macro) metric, with its bootstrap CI."""
@@ -102,17 +124,7 @@ class FairnessReport:
             "by_class": {
                 name: {cls: fig.as_dict() for cls, fig in per.items()} for name, per in self.by_class.items()
             },
-            "groups": [
-                {
-                    "attribute": row["attribute"],
-                    "level": row["level"],
-                    "count": row["count"],
-                    "positives": row["positives"],
-                    "flag": row["flag"],
-                    "metrics": {name: fig.as_dict() for name, fig in row["metrics"].items()},
-                }
-                for row in self.groups
-            ],
+            "groups": [row.as_dict() for row in self.groups],
         }
 
 

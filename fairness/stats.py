@@ -127,62 +127,68 @@ def _mann_whitney_fixed(scores, y, atom_of_image, weights, atoms, dtype) -> np.n
     consecutive cuts, and a cumulative sum over those few segments gives, for every positive, the weight
     of the negatives of b below it (and at or below it).
     """
-    from scipy import sparse
-
-    n_images, n_rep = weights.shape
-    classes = scores.shape[1]
-    pairs = np.zeros((n_rep, classes, atoms.size, atoms.size), dtype=np.float64)
+    n_rep = weights.shape[1]
+    pairs = np.zeros((n_rep, scores.shape[1], atoms.size, atoms.size), dtype=np.float64)
     position = np.full(int(atoms.max(initial=0)) + 1, -1, dtype=np.int64)
     position[atoms] = np.arange(atoms.size)
     local_atom = position[atom_of_image]
     unweighted = n_rep == 1 and bool(np.all(weights == 1))
-    for c in range(classes):
+    for c in range(scores.shape[1]):
         positive = np.flatnonzero(y[:, c] == 1)
         if positive.size == 0:
             continue
-        pos_scores = scores[positive, c]
         if unweighted:  # every weight 1: the weight below a positive is a rank
+            pos_scores = scores[positive, c]
             for k in range(atoms.size):
                 negative = np.sort(scores[(y[:, c] == 0) & (local_atom == k), c])
                 ranked = np.searchsorted(negative, pos_scores, "left") + np.searchsorted(negative, pos_scores, "right")
                 pairs[0, c, :, k] = 0.5 * np.bincount(local_atom[positive], weights=ranked, minlength=atoms.size)
-            continue
-        rows, cols, blocks = [], [], []
-        offset = 0
-        for k in range(atoms.size):
-            negative = np.flatnonzero((y[:, c] == 0) & (local_atom == k))
-            if negative.size == 0:
-                blocks.append(None)
-                continue
-            order = negative[np.argsort(scores[negative, c], kind="stable")]
-            sorted_scores = scores[order, c]
-            below = np.searchsorted(sorted_scores, pos_scores, side="left")
-            at_or_below = np.searchsorted(sorted_scores, pos_scores, side="right")
-            cuts = np.unique(np.concatenate([below, at_or_below]))
-            ranks = np.arange(int(cuts[-1]))
-            rows.append(offset + np.searchsorted(cuts, ranks, side="right"))
-            cols.append(order[: ranks.size])
-            blocks.append((offset, cuts, np.searchsorted(cuts, below), np.searchsorted(cuts, at_or_below)))
-            offset += cuts.size
-        if offset == 0:
-            continue
-        rows = np.concatenate(rows)
-        cols = np.concatenate(cols)
-        segments = sparse.csr_matrix((np.ones(rows.size, dtype=dtype), (rows, cols)), shape=(offset, n_images))
-        prefix = np.asarray(segments @ weights)
-        pos_weights = weights[positive]
-        pos_onehot = np.zeros((atoms.size, positive.size), dtype=dtype)
-        pos_onehot[local_atom[positive], np.arange(positive.size)] = 1
-        for k, block in enumerate(blocks):
-            if block is None:
-                continue
-            start, cuts, low, high = block
-            cumulative = np.cumsum(prefix[start:start + cuts.size], axis=0)
-            ranked = cumulative[low]
-            ranked += cumulative[high]
-            ranked *= pos_weights
-            pairs[:, c, :, k] = 0.5 * (pos_onehot @ ranked).T
+        else:
+            pairs[:, c] = _weighted_class_pairs(scores[:, c], y[:, c], positive, local_atom, weights, atoms.size,
+                                                dtype)
     return pairs
+
+
+def _weighted_class_pairs(scores, labels, positive, local_atom, weights, n_atoms: int, dtype) -> np.ndarray:
+    """[B, K, K] weighted Mann-Whitney sums of one class (see `_mann_whitney_fixed`)."""
+    from scipy import sparse
+
+    pos_scores = scores[positive]
+    rows, cols, blocks = [], [], []
+    offset = 0
+    for k in range(n_atoms):
+        negative = np.flatnonzero((labels == 0) & (local_atom == k))
+        if negative.size == 0:
+            blocks.append(None)
+            continue
+        order = negative[np.argsort(scores[negative], kind="stable")]
+        below = np.searchsorted(scores[order], pos_scores, side="left")
+        at_or_below = np.searchsorted(scores[order], pos_scores, side="right")
+        cuts = np.unique(np.concatenate([below, at_or_below]))
+        ranks = np.arange(int(cuts[-1]))
+        rows.append(offset + np.searchsorted(cuts, ranks, side="right"))
+        cols.append(order[: ranks.size])
+        blocks.append((offset, cuts, np.searchsorted(cuts, below), np.searchsorted(cuts, at_or_below)))
+        offset += cuts.size
+    out = np.zeros((weights.shape[1], n_atoms, n_atoms), dtype=np.float64)
+    if offset == 0:
+        return out
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    segments = sparse.csr_matrix((np.ones(rows.size, dtype=dtype), (rows, cols)), shape=(offset, weights.shape[0]))
+    prefix = np.asarray(segments @ weights)
+    pos_weights = weights[positive]
+    pos_onehot = np.zeros((n_atoms, positive.size), dtype=dtype)
+    pos_onehot[local_atom[positive], np.arange(positive.size)] = 1
+    for k, block in enumerate(blocks):
+        if block is None:
+            continue
+        start, cuts, low, high = block
+        cumulative = np.cumsum(prefix[start:start + cuts.size], axis=0)
+        ranked = cumulative[low]
+        ranked += cumulative[high]
+        ranked *= pos_weights
+        out[:, :, k] = 0.5 * (pos_onehot @ ranked).T
+    return out
 
 
 def _mann_whitney_variable(scores, y, atom_images, atoms, dtype) -> np.ndarray:

@@ -6,6 +6,19 @@ import numpy as np
 import torch
 
 CHUNK_ROWS = 65536
+FEATURE_DTYPES = (np.float32, np.float64, np.float16)
+
+
+def checked_features(estimator, X, *, fitting: bool) -> np.ndarray:
+    """X as a dense, finite, 2-D float array, checked the way scikit-learn checks it (clear messages for sparse,
+    complex, NaN, 1-D or empty input). Fitting records `n_features_in_`; predicting needs a fitted estimator
+    with the same number of features. float16 stays float16 (no copy of a large store)."""
+    from sklearn.utils.validation import check_is_fitted, validate_data
+
+    if not fitting:
+        check_is_fitted(estimator)
+    return validate_data(estimator, X, reset=fitting, dtype=list(FEATURE_DTYPES),
+                         ensure_min_samples=2 if fitting else 1)
 
 
 class HeadRecord:

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator
 from heads.common import (
     CHUNK_ROWS,
     HeadRecord,
+    checked_features,
     hold_out,
     loss_on_logits,
     macro_auc,
@@ -79,8 +80,11 @@ class LinearProbe(HeadRecord, BaseEstimator):
         Cs = sorted(float(c) for c in self.Cs)
         if not Cs or min(Cs) <= 0:
             raise ValueError(f"Cs must be positive numbers, got {self.Cs!r}")
+        X = checked_features(self, X, fitting=True)
         y = np.asarray(y)
         self.kind_ = task_kind_of(y)
+        if X_val is not None:
+            X_val = checked_features(self, X_val, fitting=False)
         if X_val is None:
             X, y, X_val, y_val = hold_out(X, y, self.holdout, self.random_state)
         n_classes = n_outputs(y, self.n_classes if self.n_classes is not None else _max_label(y, y_val))
@@ -128,9 +132,9 @@ class LinearProbe(HeadRecord, BaseEstimator):
         return macro_auc(y_val, probabilities_from_logits(logits, self.kind_).numpy())
 
     def decision_function(self, X) -> np.ndarray:
+        X = checked_features(self, X, fitting=False)
         coef = torch.from_numpy(self.coef_).T
         intercept = torch.from_numpy(self.intercept_)
-        X = np.asarray(X) if not isinstance(X, torch.Tensor) else X
         out = np.empty((X.shape[0], coef.shape[1]), dtype=np.float32)
         with torch.no_grad():
             for start in range(0, X.shape[0], CHUNK_ROWS):

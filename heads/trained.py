@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator
 from heads.common import (
     CHUNK_ROWS,
     HeadRecord,
+    checked_features,
     hold_out,
     loss_on_logits,
     n_outputs,
@@ -62,8 +63,11 @@ class TrainedHead(HeadRecord, BaseEstimator):
         raise NotImplementedError
 
     def fit(self, X, y, X_val=None, y_val=None):
+        X = checked_features(self, X, fitting=True)
         y = np.asarray(y)
         self.kind_ = task_kind_of(y)
+        if X_val is not None:
+            X_val = checked_features(self, X_val, fitting=False)
         if X_val is None:
             X, y, X_val, y_val = hold_out(X, y, self.holdout, self.random_state)
         y_val = np.asarray(y_val)
@@ -122,7 +126,7 @@ class TrainedHead(HeadRecord, BaseEstimator):
         return {"best_epoch": self.best_epoch_, "epochs_run": self.epochs_run_, "val_loss": self.val_loss_[self.best_epoch_ - 1]}
 
     def decision_function(self, X) -> np.ndarray:
-        X = np.asarray(X) if not isinstance(X, torch.Tensor) else X
+        X = checked_features(self, X, fitting=False)
         outputs = []
         with torch.no_grad():
             for start in range(0, X.shape[0], CHUNK_ROWS):

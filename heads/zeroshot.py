@@ -22,7 +22,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from heads.common import CHUNK_ROWS, HeadRecord, loss_on_logits, probabilities_from_logits, target_tensor, to_float32
+from heads.common import (
+    CHUNK_ROWS,
+    FEATURE_DTYPES,
+    HeadRecord,
+    loss_on_logits,
+    probabilities_from_logits,
+    target_tensor,
+    to_float32,
+)
 
 ENSEMBLES = ("prototype", "mean", "max")
 NEGATIVE = ("neg", "negative")
@@ -86,8 +94,10 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
             "custom_similarity": self.similarity is not None,
         }
 
-    def fit(self, X_val=None, y_val=None, *, rows=None) -> "ZeroShotHead":
-        """No training: prepare prompts; with val data, z-score statistics and the optional temperature."""
+    def fit(self, X=None, y=None, *, rows=None) -> "ZeroShotHead":
+        """No training: prepare prompts; with validation images `X` (and labels `y`), the multi-label z-score
+        statistics and the optional temperature."""
+        X_val, y_val = (None, y) if X is None else (self._features(X, fitting=True), y)
         if self.ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
         classes = list(self.classes)
@@ -120,6 +130,20 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
         elif self.temperature is not None:
             self.temperature_ = float(self.temperature)
         return self
+
+    def _features(self, X, *, fitting: bool) -> np.ndarray:
+        """X checked like scikit-learn checks it; its width must be the prompt embeddings' width."""
+        from sklearn.utils.validation import check_array, check_is_fitted
+
+        if not fitting:
+            check_is_fitted(self)
+        X = check_array(X, dtype=list(FEATURE_DTYPES), ensure_min_samples=1)
+        dim = np.shape(self.text_embedding)[1]
+        if X.shape[1] != dim:
+            raise ValueError(f"X has {X.shape[1]} features, but the prompt embeddings have {dim}: image and text "
+                             "embeddings must come from the same encoder")
+        self.n_features_in_ = dim
+        return X
 
     def _scores_in_chunks(self, X, rows, score) -> torch.Tensor:
         rows = np.arange(len(X)) if rows is None else np.asarray(rows)
@@ -167,6 +191,7 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
 
     def decision_function(self, X, *, rows=None) -> np.ndarray:
         """Logits before softmax/sigmoid, already divided by the temperature."""
+        X = self._features(X, fitting=False)
         return (self._scores_in_chunks(X, rows, self._logits) / self.temperature_).numpy()
 
     def predict_proba(self, X, *, rows=None) -> np.ndarray:

@@ -121,9 +121,9 @@ def test_small_groups_are_flagged():
     assert "small group" in report.figures["f1_gap_sex"].flag
     assert "small group" in report.figures["auc_gap_sex"].flag
     assert report.figures["macro_auc"].flag == ""
-    rows = {(r["attribute"], r["level"]): r for r in report.groups}
-    assert rows[("sex", "F")]["count"] == 12 and "small group" in rows[("sex", "F")]["flag"]
-    assert rows[("sex", "M")]["flag"] == ""
+    rows = {(r.attribute, r.level): r for r in report.groups}
+    assert rows[("sex", "F")].count == 12 and "small group" in rows[("sex", "F")].flag
+    assert rows[("sex", "M")].flag == ""
 
 
 def test_binned_replicate_auc_is_close_to_exact():
@@ -142,7 +142,7 @@ def test_difference_and_ratio_of_any_group_metric():
     gap = report.difference("auc", "sex")
     assert gap.value == pytest.approx(report.figures["auc_gap_sex"].value, abs=1e-12)
     assert gap.ci == pytest.approx(report.figures["auc_gap_sex"].ci, abs=1e-9)
-    rows = {row["level"]: row["metrics"]["tpr"].value for row in report.groups if row["attribute"] == "age"}
+    rows = {row.level: row.metrics["tpr"].value for row in report.groups if row.attribute == "age"}
     assert report.ratio("tpr", "age").value == pytest.approx(min(rows.values()) / max(rows.values()), abs=1e-12)
     assert report.ratio("tpr", "age").ci[0] <= report.ratio("tpr", "age").ci[1] <= 1
     with pytest.raises(BenchError, match="no groups of attribute 'race'"):

@@ -23,7 +23,7 @@ from sklearn.metrics import (
 from benchmark.core.errors import BenchError
 from fairness import evaluate
 from fairness.curves import average_precision, f1_max_threshold, youden_threshold
-from fairness.engine import ERR_LABELS, ERR_PROBABILITIES, ERR_SHAPE, ERR_SINGLE
+from fairness.inputs import ERR_LABELS, ERR_PROBABILITIES, ERR_SHAPE, ERR_SINGLE
 from fairness.stats import _mann_whitney_binned, _mann_whitney_fixed
 
 TOL = 1e-9
@@ -51,7 +51,7 @@ def single_label_data(seed: int, n: int = 500, classes: int = 4):
 
 
 def group_row(report, attribute, level):
-    return next(row for row in report.groups if row["attribute"] == attribute and row["level"] == level)
+    return next(row for row in report.groups if row.attribute == attribute and row.level == level)
 
 
 def test_per_group_metrics_match_scikit_learn_multi_label():
@@ -63,8 +63,8 @@ def test_per_group_metrics_match_scikit_learn_multi_label():
              ("age", "<60"): age < 60, ("age", ">=60"): age >= 60, ("sex_age", "M,>=60"): (sex == "M") & (age >= 60)}
     for (attribute, level), mask in masks.items():
         row = group_row(report, attribute, level)
-        assert row["count"] == mask.sum()
-        metrics = row["metrics"]
+        assert row.count == mask.sum()
+        metrics = row.metrics
         expected = {
             "auc": np.mean([roc_auc_score(y[mask, c], p[mask, c]) for c in range(3)]),
             "average_precision": np.mean([average_precision_score(y[mask, c], p[mask, c]) for c in range(3)]),
@@ -98,7 +98,7 @@ def test_ece_is_ten_equal_width_bins():
                       age=age, n_boot=0, n_perm=0)
     female = sex == "F"
     expected = np.mean([naive_ece(y[female, c], p[female, c]) for c in range(3)])
-    assert group_row(report, "sex", "F")["metrics"]["ece"].value == pytest.approx(expected, abs=TOL)
+    assert group_row(report, "sex", "F").metrics["ece"].value == pytest.approx(expected, abs=TOL)
     assert report.figures["ece"].value == pytest.approx(np.mean([naive_ece(y[:, c], p[:, c]) for c in range(3)]), abs=TOL)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmark.cli import main
 
 
@@ -16,6 +18,8 @@ def test_perf_heads_reports_both_solvers_and_they_agree(capsys, tmp_path):
     assert result["threads"] == 1
     assert result["linear"]["C"] in result["C_grid"] and result["sklearn"]["C"] in result["C_grid"]
     assert result["auc_difference"] < 0.005
-    assert result["speedup"] > 0 and result["peak_memory_bytes"] > 0
+    assert result["speedup"] == pytest.approx(result["sklearn"]["seconds"] / result["ours_mean_seconds"])
+    assert result["heads_total_seconds"] == pytest.approx(
+        sum(result[head]["seconds"] for head in ("linear", "mlp", "zeroshot")))
     assert result["linear"]["test_macro_auc"] > 0.55 and result["zeroshot"]["test_macro_auc"] > 0.55
     assert 0.0 <= result["mlp"]["test_macro_auc"] <= 1.0 and result["mlp"]["epochs"] >= 1

@@ -99,8 +99,8 @@ def test_significant_gaps_are_marked_and_small_groups_flagged(capsys, tmp_path):
     report = ranked[0].report
     assert report.figures["f1_gap_sex"].p_adj < 0.05
     assert "*" in leaderboard.format_figure(report.figures["f1_gap_sex"])
-    flagged = [row for row in report.groups if row["flag"]]
-    assert flagged and all(row["count"] < 40 for row in flagged)
+    flagged = [row for row in report.groups if row.flag]
+    assert flagged and all(row.count < 40 for row in flagged)
     assert any(fig.flag for fig in report.figures.values())
 
 

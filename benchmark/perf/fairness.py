@@ -110,13 +110,15 @@ def time_fairlearn(y, scores, sex, age, thresholds, n_boot: int, seed: int) -> f
 
 
 def run(args) -> int:
-    import json
+    from benchmark.perf import emit
 
-    from rich.table import Table
+    return emit(measure(args), args, render)
 
-    from benchmark.ui import console
+
+def measure(args) -> dict:
+    """Time the engine on `args.runs` runs sharing their bootstrap draws, one permutation pass, and fairlearn."""
     from fairness import evaluate
-    from fairness.engine import ResamplingPlan
+    from fairness.passes import ResamplingPlan
 
     rng = np.random.default_rng(args.seed)
     patient, sex, age, y = synthetic_test_set(n=args.n, classes=args.classes, seed=args.seed)
@@ -145,44 +147,38 @@ def run(args) -> int:
                               reports[0].thresholds.values, args.fairlearn_boot, args.seed)
     fairlearn_seconds = measured * args.classes / timed_classes
     fairlearn_per_replicate = fairlearn_seconds / (args.fairlearn_boot + 1)  # n_boot replicates + the point pass
-    results = {
-        "runs": args.runs,
-        "images": args.n,
-        "patients": int(patient.max()) + 1,
-        "classes": args.classes,
-        "n_boot": args.n_boot,
-        "engine_seconds_total": engine_seconds,
-        "engine_cpu_seconds_total": engine_cpu_seconds,
-        "engine_seconds_per_run": engine_seconds / args.runs,
-        "engine_ms_per_replicate": 1e3 * per_replicate,
-        "permutation_seconds_one_run": permutation_seconds,
-        "n_perm": args.n_perm,
-        "fairlearn_n_boot": args.fairlearn_boot,
-        "fairlearn_seconds_one_run": fairlearn_seconds,
-        "fairlearn_timed_classes": timed_classes,
-        "fairlearn_ms_per_replicate": 1e3 * fairlearn_per_replicate,
+    return {
+        "runs": args.runs, "images": args.n, "patients": int(patient.max()) + 1, "classes": args.classes,
+        "n_boot": args.n_boot, "engine_seconds_total": engine_seconds, "engine_cpu_seconds_total": engine_cpu_seconds,
+        "engine_seconds_per_run": engine_seconds / args.runs, "engine_ms_per_replicate": 1e3 * per_replicate,
+        "permutation_seconds_one_run": permutation_seconds, "n_perm": args.n_perm,
+        "fairlearn_n_boot": args.fairlearn_boot, "fairlearn_seconds_one_run": fairlearn_seconds,
+        "fairlearn_timed_classes": timed_classes, "fairlearn_ms_per_replicate": 1e3 * fairlearn_per_replicate,
         "speedup_per_replicate": fairlearn_per_replicate / per_replicate,
-        "goal_total_seconds": 30.0,
-        "goal_speedup": 20.0,
+        "goal_total_seconds": 30.0, "goal_speedup": 20.0,
     }
-    if args.json:
-        console.print_json(json.dumps(results))
-        return 0
-    table = Table(title=f"fairness engine: {args.runs} runs x {args.n:,} test images x {args.classes} classes, "
+
+
+def render(results: dict):
+    from rich.table import Table
+
+    runs, classes, timed = results["runs"], results["classes"], results["fairlearn_timed_classes"]
+    table = Table(title=f"fairness engine: {runs} runs x {results['images']:,} test images x {classes} classes, "
                         f"groups sex / age / sex x age (synthetic data)")
     table.add_column("measure")
     table.add_column("cxr-fairbench", justify="right")
     table.add_column("fairlearn MetricFrame", justify="right")
     table.add_column("ratio", justify="right")
-    table.add_row("bootstrap", f"patient-clustered, stratified, B={args.n_boot}",
-                  f"image-level, n_boot={args.fairlearn_boot}", "")
-    table.add_row("seconds, all runs (wall)", f"{engine_seconds:.1f} (goal <= 30)", "", "")
-    table.add_row("CPU seconds, all runs", f"{engine_cpu_seconds:.1f}", "", "")
-    table.add_row("seconds per run (wall)", f"{engine_seconds / args.runs:.2f}",
-                  f"{fairlearn_seconds:.1f} for {args.fairlearn_boot + 1} passes "
-                  f"(timed on {timed_classes} classes, x{args.classes / timed_classes:.1f})", "")
-    table.add_row("ms per replicate (one run)", f"{1e3 * per_replicate:.2f}", f"{1e3 * fairlearn_per_replicate:.0f}",
+    table.add_row("bootstrap", f"patient-clustered, stratified, B={results['n_boot']}",
+                  f"image-level, n_boot={results['fairlearn_n_boot']}", "")
+    table.add_row("seconds, all runs (wall)", f"{results['engine_seconds_total']:.1f} (goal <= 30)", "", "")
+    table.add_row("CPU seconds, all runs", f"{results['engine_cpu_seconds_total']:.1f}", "", "")
+    table.add_row("seconds per run (wall)", f"{results['engine_seconds_per_run']:.2f}",
+                  f"{results['fairlearn_seconds_one_run']:.1f} for {results['fairlearn_n_boot'] + 1} passes "
+                  f"(timed on {timed} classes, x{classes / timed:.1f})", "")
+    table.add_row("ms per replicate (one run)", f"{results['engine_ms_per_replicate']:.2f}",
+                  f"{results['fairlearn_ms_per_replicate']:.0f}",
                   f"{results['speedup_per_replicate']:.0f}x faster (goal >= 20x)")
-    table.add_row(f"permutation tests, one run (n_perm={args.n_perm})", f"{permutation_seconds:.1f} s", "none", "")
-    console.print(table)
-    return 0
+    table.add_row(f"permutation tests, one run (n_perm={results['n_perm']})",
+                  f"{results['permutation_seconds_one_run']:.1f} s", "none", "")
+    return table

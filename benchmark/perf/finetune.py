@@ -15,7 +15,6 @@ numbers are speeds, not results.
 
 from __future__ import annotations
 
-import json
 import time
 
 
@@ -154,14 +153,14 @@ def measure(args) -> dict:
 
 
 def run(args) -> int:
+    from benchmark.perf import emit
+
+    return emit(measure(args), args, render)
+
+
+def render(report: dict):
     from rich.table import Table
 
-    from benchmark.ui import console
-
-    report = measure(args)
-    if args.json:
-        console.print_json(json.dumps(report))
-        return 0
     table = Table(title=f"fine-tuning throughput: {report['model']} ({report['weights']}), batch "
                         f"{report['batch_size']}, {report['device']}, {report['precision']}")
     for column in ("mode", "images/s", "s/batch", "trainable params", "x frozen forward"):
@@ -169,5 +168,4 @@ def run(args) -> int:
     for mode, row in report["modes"].items():
         table.add_row(mode, f"{row['images_per_s']:.1f}", f"{row['seconds_per_batch']:.3f}",
                       f"{row['trainable_parameters']:,}", f"{row['ratio_to_frozen_forward']:.2f}")
-    console.print(table)
-    return 0
+    return table

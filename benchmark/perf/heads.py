@@ -89,23 +89,37 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
+    from benchmark.ui import console
+    from heads.synthetic import synthetic_embeddings
+
+    data, generate_seconds = _timed(lambda: synthetic_embeddings(args.n, args.dim, args.classes, seed=args.seed))
+    result, fit_linear = _fit_heads(args, data)
+    result["generate_seconds"] = round(generate_seconds, 2)
+    if not args.skip_sklearn:
+        _compare_with_sklearn(result, data, fit_linear, args.sklearn_max_iter)
+    if args.json:
+        console.out(json.dumps(result, indent=2), highlight=False)
+    else:
+        _print_table(result, console)
+    return 0
+
+
+def _fit_heads(args, data) -> tuple[dict, object]:
+    """Time the linear probe (C sweep), the MLP and zero-shot on the synthetic store; peak memory around them."""
     import torch
 
-    from benchmark.ui import console
     from heads.common import macro_auc
     from heads.linear import DEFAULT_CS, LinearProbe
     from heads.mlp import MLPHead
-    from heads.synthetic import synthetic_embeddings
     from heads.zeroshot import ZeroShotHead
 
-    data, generate_seconds = _timed(lambda: synthetic_embeddings(args.n, args.dim, args.classes, seed=args.seed))
     train, val, test = data.indices("train"), data.indices("val"), data.indices("test")
     X, y = data.image, data.labels
     classes = [f"class{i}" for i in range(args.classes)]
-
     # Warm-up on a few rows so one-time library initialisation is not billed to either side.
     LinearProbe(Cs=(1.0,)).fit(X[:256], y[:256], X[256:512], y[256:512])
     exact_peak = _reset_peak_memory()
+
     def fit_linear():
         return LinearProbe(Cs=DEFAULT_CS, random_state=args.seed).fit(X[train], y[train], X[val], y[val])
 
@@ -115,42 +129,39 @@ def _run(args) -> int:
         lambda: ZeroShotHead(data.text, np.array(classes)[data.text_class], classes, kind="multi").fit(X[val], y[val])
     )
     peak = _peak_memory_bytes()
-    heads_total = linear_seconds + mlp_seconds + zeroshot_seconds
-    ours_auc = macro_auc(y[test], linear.predict_proba(X[test]))
     result = {
-        "n": args.n,
-        "dim": args.dim,
-        "classes": args.classes,
+        "n": args.n, "dim": args.dim, "classes": args.classes,
         "rows": {"train": int(train.size), "val": int(val.size), "test": int(test.size)},
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "generate_seconds": round(generate_seconds, 2),
-        "C_grid": list(DEFAULT_CS),
-        "linear": {"seconds": linear_seconds, "cpu_seconds": linear_cpu, "C": linear.C_, "test_macro_auc": ours_auc, "iterations": sum(linear.n_iter_.values())},
-        "mlp": {"seconds": mlp_seconds, "epochs": mlp.epochs_run_, "test_macro_auc": macro_auc(y[test], mlp.predict_proba(X[test]))},
+        "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "C_grid": list(DEFAULT_CS),
+        "linear": {"seconds": linear_seconds, "cpu_seconds": linear_cpu, "C": linear.C_,
+                   "test_macro_auc": macro_auc(y[test], linear.predict_proba(X[test])),
+                   "iterations": sum(linear.n_iter_.values())},
+        "mlp": {"seconds": mlp_seconds, "epochs": mlp.epochs_run_,
+                "test_macro_auc": macro_auc(y[test], mlp.predict_proba(X[test]))},
         "zeroshot": {"seconds": zeroshot_seconds, "test_macro_auc": macro_auc(y[test], zeroshot.predict_proba(X[test]))},
-        "heads_total_seconds": heads_total,
+        "heads_total_seconds": linear_seconds + mlp_seconds + zeroshot_seconds,
         "peak_memory_bytes": peak,
         "peak_memory_measure": "VmHWM reset before the heads" if exact_peak else "ru_maxrss (whole process)",
-        "goals": {"total_seconds": GOAL_TOTAL_SECONDS, "peak_bytes": GOAL_PEAK_BYTES, "speedup": GOAL_SPEEDUP, "auc_difference": GOAL_AUC_DIFFERENCE},
+        "goals": {"total_seconds": GOAL_TOTAL_SECONDS, "peak_bytes": GOAL_PEAK_BYTES, "speedup": GOAL_SPEEDUP,
+                  "auc_difference": GOAL_AUC_DIFFERENCE},
     }
-    if not args.skip_sklearn:
-        result["sklearn"] = _sklearn_baseline(X, y, train, val, test, DEFAULT_CS, args.sklearn_max_iter)
-        # Ours again after scikit-learn, so a change in machine load during the run hits both sides.
-        _, again_seconds, again_cpu = _timed_cpu(fit_linear)
-        ours_seconds = (linear_seconds + again_seconds) / 2
-        ours_cpu = (linear_cpu + again_cpu) / 2
-        result["linear"]["seconds_again_after_sklearn"] = again_seconds
-        result["speedup"] = result["sklearn"]["seconds"] / ours_seconds
-        result["speedup_cpu"] = result["sklearn"]["cpu_seconds"] / ours_cpu
-        result["ours_mean_seconds"], result["ours_mean_cpu_seconds"] = ours_seconds, ours_cpu
-        result["auc_difference"] = abs(result["sklearn"]["test_macro_auc"] - ours_auc)
+    return result, fit_linear
 
-    if args.json:
-        console.out(json.dumps(result, indent=2), highlight=False)
-    else:
-        _print_table(result, console)
-    return 0
+
+def _compare_with_sklearn(result: dict, data, fit_linear, max_iter: int) -> None:
+    """scikit-learn on the same data and grid, then ours again (a change in machine load hits both sides)."""
+    from heads.linear import DEFAULT_CS
+
+    train, val, test = data.indices("train"), data.indices("val"), data.indices("test")
+    result["sklearn"] = _sklearn_baseline(data.image, data.labels, train, val, test, DEFAULT_CS, max_iter)
+    _, again_seconds, again_cpu = _timed_cpu(fit_linear)
+    ours_seconds = (result["linear"]["seconds"] + again_seconds) / 2
+    ours_cpu = (result["linear"]["cpu_seconds"] + again_cpu) / 2
+    result["linear"]["seconds_again_after_sklearn"] = again_seconds
+    result["speedup"] = result["sklearn"]["seconds"] / ours_seconds
+    result["speedup_cpu"] = result["sklearn"]["cpu_seconds"] / ours_cpu
+    result["ours_mean_seconds"], result["ours_mean_cpu_seconds"] = ours_seconds, ours_cpu
+    result["auc_difference"] = abs(result["sklearn"]["test_macro_auc"] - result["linear"]["test_macro_auc"])
 
 
 def _sklearn_baseline(X, y, train, val, test, Cs, max_iter: int) -> dict:
