@@ -8,6 +8,7 @@ command's function so that `bench --help` stays fast. A `BenchError` is printed 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -42,7 +43,9 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from benchmark.commands.options import Parser
+
+    parser = Parser(
         prog="bench",
         description="cxr-fairbench: how well, and how fairly, CLIP-like foundation models classify chest X-rays.",
     )
@@ -74,21 +77,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from benchmark.ui import err_console
+
     try:
         result = args.func(args)
     except BenchError as error:
         if args.verbose:
             raise
-        from benchmark.ui import err_console
-
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         return 2
+    except OSError as error:
+        message = os_error_message(error)
+        if message is None or args.verbose:
+            raise
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        return 2
     except KeyboardInterrupt:
-        from benchmark.ui import err_console
-
         err_console.print("[yellow]interrupted[/]")
         return 130
     return int(result or 0)
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def os_error_message(error: OSError) -> str | None:
+    """One line for the file-system failures a user can fix (disk full, read-only place); None for others."""
+    where = error.filename or "a file"
+    text = str(error)
+    if error.errno in NO_SPACE or "No space left on device" in text or "File too large" in text:
+        return (f"cannot write {where}: no space left (or the file size limit was reached). The partial file was "
+                "removed and nothing else was changed; free some space (or use another --workdir) and run again.")
+    if error.errno in NOT_WRITABLE:
+        return (f"cannot write {where}: it is read-only ({error.strerror}). Choose a writable working directory "
+                "with --workdir DIR or BENCH_HOME; commands that only read (a cache hit, the leaderboard) work as "
+                "they are.")
+    return None
 
 
 if __name__ == "__main__":

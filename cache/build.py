@@ -41,18 +41,23 @@ def build_sharded(
     ranks: Ranks = SINGLE,
     progress: Progress = SILENT,
 ) -> None:
-    """Build the store at `final` unless it is complete. See the module docstring for the protocol."""
+    """Build the store at `final` unless it is complete. See the module docstring for the protocol.
+
+    A run that fails with a user error (a bad image, say) removes the shards folder if it made it, so the
+    workdir is as it was; shards of an earlier, interrupted run stay for the next one to resume."""
     with contextlib.ExitStack() as stack:
-        status = None
+        status, created = None, False
         if ranks.is_main:
             try:
-                stack.enter_context(exclusive(final.with_name(final.name + ".lock"), what=what, wait=wait, progress=progress))
+                stack.enter_context(exclusive(final.with_name(final.name + ".lock"), what=what, wait=wait,
+                                              progress=progress))
                 # under the lock, a temporary of the final file is from a writer that died while assembling it
                 remove_stale_temporaries(final.parent, final.name, only_dead_writers=False)
                 if is_complete():
                     status = "complete"
                     parts.remove()  # left behind only by a crash between the rename and the clean-up
                 else:
+                    created = not parts.path.exists()
                     parts.prepare()
             except BenchError as error:
                 status = f"error: {error}"
@@ -61,25 +66,32 @@ def build_sharded(
             return
         if status and status.startswith("error: "):
             raise BenchError(status[len("error: "):])
-
-        error = None
         try:
-            compute_shards(parts.missing(plan.assigned(ranks.rank, ranks.world_size)))
+            _compute_and_assemble(what, parts, plan, compute_shards, assemble, ranks)
+        except BenchError:
+            if created and ranks.is_main:
+                parts.remove()
+            raise
+
+
+def _compute_and_assemble(what, parts: PartsFolder, plan: ShardPlan, compute_shards, assemble, ranks: Ranks) -> None:
+    error = None
+    try:
+        compute_shards(parts.missing(plan.assigned(ranks.rank, ranks.world_size)))
+    except BenchError as failure:
+        error = str(failure)
+    _raise_first(ranks.gather(error))
+
+    error = None
+    if ranks.is_main:
+        try:
+            missing = parts.missing(plan.assigned(0, 1))
+            if missing:
+                raise BenchError(
+                    f"{what}: shards {missing[:5]} are missing after every rank finished; run again to compute them"
+                )
+            assemble()
+            parts.remove()
         except BenchError as failure:
             error = str(failure)
-        _raise_first(ranks.gather(error))
-
-        error = None
-        if ranks.is_main:
-            try:
-                missing = parts.missing(plan.assigned(0, 1))
-                if missing:
-                    raise BenchError(
-                        f"{what}: shards {missing[:5]} are missing after every rank finished; run again to "
-                        "compute them"
-                    )
-                assemble()
-                parts.remove()
-            except BenchError as failure:
-                error = str(failure)
-        _raise_first(ranks.gather(error))
+    _raise_first(ranks.gather(error))

@@ -9,6 +9,8 @@ sets} (`store_identity`, digested by `benchmark.core.identity`). Readable with p
     rows/image_id              [N]         str       the manifest's image_id, same order
     rows/excluded              [N]         bool      images that could not be decoded (--skip-bad); their
                                                      embedding rows are NaN, never a made-up vector
+    rows/size, rows/mtime_ns, rows/sha256            the fingerprint of each image file the pixels came from
+                                                     (`cache.fingerprints`; absent in stores of 0.1)
     excluded/row, excluded/path, excluded/reason     which images were excluded and why
     text/<promptset>/embedding [P, D]      float32   one row per prompt
     text/<promptset>/prompts   [P]         str
@@ -43,6 +45,7 @@ from benchmark.core.atomic import atomic_output
 from benchmark.core.errors import BenchError
 from benchmark.core.identity import plain
 from benchmark.core.workdir import Workdir
+from cache.fingerprints import Fingerprints
 from cache.shards import PartsFolder, ShardPlan, load_arrays
 
 STORE_KIND = "cxr-fairbench embedding store"
@@ -104,6 +107,8 @@ class EmbeddingStore:
             self.promptsets: tuple[str, ...] = tuple(sorted(handle["text"].keys())) if "text" in handle else ()
             self.has_local: bool = "image/local" in handle
             self.embed_dim: int = int(handle["image/embedding"].shape[1])
+            self.fingerprints = (Fingerprints(handle["rows/size"][:], handle["rows/mtime_ns"][:], handle["rows/sha256"][:])
+                                 if "rows/sha256" in handle else None)
         self.identity: dict[str, Any] = json.loads(self.attrs["identity"])
         self.versions: dict[str, Any] = json.loads(self.attrs.get("versions", "{}"))
 
@@ -175,11 +180,15 @@ def _attr(value):
 
 
 def find_store(workdir: Path, model: str, manifest_digest: str, *, weights_digest: str | None = None) -> Path:
-    """The complete store of `model` over the manifest with `manifest_digest` (optionally: those weights).
+    """The newest complete store of `model` over the manifest with `manifest_digest` (see `find_stores`)."""
+    return find_stores(workdir, model, manifest_digest, weights_digest=weights_digest)[0]
 
-    When several stores match (e.g. random-init and official weights, or an older extractor version), the most
-    recently created is returned unless they differ in weights, which is ambiguous: then a BenchError lists
-    them and asks for the weights.
+
+def find_stores(workdir: Path, model: str, manifest_digest: str, *, weights_digest: str | None = None) -> list[Path]:
+    """The complete stores of `model` over the manifest with `manifest_digest` (optionally: those weights),
+    newest first (e.g. stores of other image contents, or of an older extractor version).
+
+    None is a BenchError, and so are stores that differ in weights when no `weights_digest` says which.
     """
     folder = Workdir.of(workdir).model_stores_dir(model)
     candidates = []
@@ -213,8 +222,8 @@ def find_store(workdir: Path, model: str, manifest_digest: str, *, weights_diges
             f"several embedding stores of {model!r} over this dataset were made with different weights ({listing}); "
             "say which weights to use (pass the weights digest / --weights)."
         )
-    candidates.sort(key=lambda item: item[0])
-    return candidates[-1][1]
+    candidates.sort(key=lambda item: item[0], reverse=True)
+    return [path for _, path, _ in candidates]
 
 
 def assemble_store(
@@ -227,6 +236,7 @@ def assemble_store(
     bad: list[dict],
     text_sets: Mapping[str, Mapping[str, Any]],
     attrs: Mapping[str, Any],
+    fingerprints=None,
 ) -> None:
     """Write the complete store from finished shards and the text embeddings, into a temporary file renamed
     into place at the end."""
@@ -256,6 +266,9 @@ def assemble_store(
             strings = h5py.string_dtype()
             handle.create_dataset("rows/image_id", data=np.asarray(image_ids, dtype=object), dtype=strings)
             handle.create_dataset("rows/excluded", data=np.asarray(excluded, dtype=bool))
+            if fingerprints is not None:
+                for name in ("size", "mtime_ns", "sha256"):
+                    handle.create_dataset(f"rows/{name}", data=getattr(fingerprints, name))
             handle.create_dataset("excluded/row", data=np.asarray([b["row"] for b in bad], dtype=np.int64))
             handle.create_dataset("excluded/path", data=np.asarray([b["path"] for b in bad], dtype=object), dtype=strings)
             handle.create_dataset("excluded/reason", data=np.asarray([b["reason"] for b in bad], dtype=object), dtype=strings)

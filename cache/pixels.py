@@ -1,136 +1,53 @@
 """The pixel store: every image of a dataset decoded once, into uint8 HDF5, shared by all encoders.
 
 Decoding a 1024-px PNG costs ~16-18 ms per core, far more than a GPU encoder spends on it, so extraction
-reads pre-decoded pixels instead. Each image is opened with PIL, converted to 8-bit grayscale (16-bit images
-scaled, colour and alpha dropped), zero-padded to a square (centred), resized to `size` x `size` (bicubic,
-antialiased when shrinking) and stored as uint8.
-
-File: `workdir/pixels/<manifest-digest[:16]>-<size>px.h5`, rows in manifest order:
+reads pre-decoded pixels instead (decoding: `cache.decode`). File:
+`workdir/pixels/<manifest-digest[:16]>-<size>px.h5`, rows in manifest order:
 
     pixels             [N, size, size] uint8   (zeros for excluded rows)
     rows/image_id      [N] str
-    rows/excluded      [N] bool                 images that could not be decoded (only with skip_bad)
-    excluded/row       [E] int64                which rows, and why:
+    rows/excluded      [N] bool                 images that could not be used (only with skip_bad)
+    rows/size, rows/mtime_ns [N] int64          each file's fingerprint when decoded (`cache.fingerprints`)
+    rows/sha256        [N, 32] uint8            each file's content hash
+    excluded/row       [E] int64                which rows were excluded, and why:
     excluded/path      [E] str
     excluded/reason    [E] str
-    attrs: kind, manifest_digest, size, pipeline (JSON of the decode settings), created, complete
+    attrs: kind, manifest_digest, size, pipeline (JSON of the decode settings), content_digest, created, complete
 
-Built in shards (see `cache.shards`): crash-safe, resumable, optionally in parallel worker processes.
+`content_digest` covers the manifest, the settings and every row's content hash: embedding stores built from
+the pixels carry it in their identity, so a changed image never reuses stale pixels or embeddings. Opening a
+store checks each file's size and modification time (one stat per file) and re-decodes only the files whose
+bytes changed; `verify_content=True` hashes every file. Built in shards (see `cache.shards`): crash-safe,
+resumable, optionally in parallel worker processes.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-from PIL import Image
 
-from benchmark.core.atomic import atomic_output
 from benchmark.core.distributed import SINGLE, Ranks
 from benchmark.core.errors import BenchError
-from benchmark.core.identity import canonical_json
-from benchmark.core.manifest import manifest_digest
 from benchmark.core.progress import SILENT, Progress
 from benchmark.core.workdir import Workdir
 from cache.build import build_sharded
-from cache.shards import PartsFolder, ShardPlan, load_arrays, save_arrays
+from cache.decode import decode_image
+from cache.fingerprints import Fingerprints
+from cache.locking import exclusive
+from cache.pixel_build import (
+    PIXEL_PIPELINE_VERSION,
+    PIXEL_SHARD_ROWS,
+    STORE_KIND,
+    StoreJob as _StoreJob,
+    is_current as _is_current,
+    pipeline_settings,
+)
 
-PIXEL_PIPELINE_VERSION = "1"
-PIXEL_SHARD_ROWS = 256
-STORE_KIND = "cxr-fairbench pixel store"
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
-
-def pipeline_settings(size: int) -> dict:
-    """What determines the pixels (goes into every embedding store identity built from them)."""
-    return {
-        "version": PIXEL_PIPELINE_VERSION,
-        "size": int(size),
-        "mode": "L (8-bit grayscale; 16-bit scaled by 1/257; colour converted by ITU-R 601-2 luma; alpha dropped)",
-        "pad": "zero, centred, to square",
-        "resize": "PIL bicubic (antialiased)",
-        "dtype": "uint8",
-    }
-
-
-def _to_gray(image: Image.Image) -> Image.Image:
-    if image.mode == "L":
-        return image
-    if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.float64)
-        return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA").convert("RGB")
-    return image.convert("L")
-
-
-def decode_image(path: Path, size: int) -> np.ndarray:
-    """Decode one image into a `size` x `size` uint8 array (raises OSError/ValueError on a bad file)."""
-    with Image.open(path) as image:
-        image.load()
-        gray = _to_gray(image)
-    width, height = gray.size
-    if width == 0 or height == 0:
-        raise ValueError(f"image has size {width}x{height}")
-    side = max(width, height)
-    if width != height:
-        square = Image.new("L", (side, side), 0)
-        square.paste(gray, ((side - width) // 2, (side - height) // 2))
-        gray = square
-    if side != size:
-        gray = gray.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(gray, dtype=np.uint8)
-
-
-@dataclass(frozen=True)
-class _ShardJob:
-    shard: int
-    start: int
-    paths: tuple[str, ...]
-    size: int
-    skip_bad: bool
-    out: str
-
-
-def _decode_shard(job: _ShardJob) -> tuple[int, int, dict | None]:
-    """Decode one shard and write it; returns (shard, rows, first bad image when not skipping)."""
-    n = len(job.paths)
-    pixels = np.zeros((n, job.size, job.size), dtype=np.uint8)
-    excluded = np.zeros(n, dtype=bool)
-    bad_rows, bad_paths, bad_reasons = [], [], []
-    for offset, path in enumerate(job.paths):
-        try:
-            pixels[offset] = decode_image(Path(path), job.size)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            reason = f"{type(error).__name__}: {error}"
-            if not job.skip_bad:
-                return job.shard, n, {"row": job.start + offset, "path": path, "reason": reason}
-            excluded[offset] = True
-            bad_rows.append(job.start + offset)
-            bad_paths.append(path)
-            bad_reasons.append(reason)
-    save_arrays(
-        Path(job.out),
-        pixels=pixels,
-        excluded=excluded,
-        bad_rows=np.asarray(bad_rows, dtype=np.int64),
-        bad_paths=np.asarray(bad_paths, dtype=str),
-        bad_reasons=np.asarray(bad_reasons, dtype=str),
-    )
-    return job.shard, n, None
-
-
-def _bad_image_error(bad: dict, image_id: str) -> BenchError:
-    return BenchError(
-        f"cannot decode image {bad['path']} (manifest row {bad['row']}, image_id {image_id!r}): {bad['reason']}. "
-        "Replace or remove the file, or pass --skip-bad to record it as excluded and go on."
-    )
+__all__ = ["PIXEL_PIPELINE_VERSION", "PixelStore", "decode_image", "pipeline_settings"]
 
 
 class PixelStore:
@@ -145,6 +62,9 @@ class PixelStore:
                 raise BenchError(f"{self.path} is not a complete pixel store; delete it and run again")
             self.size = int(handle.attrs["size"])
             self.manifest_digest = str(handle.attrs["manifest_digest"])
+            self.content_digest = str(handle.attrs["content_digest"])
+            self.fingerprints = Fingerprints(handle["rows/size"][:], handle["rows/mtime_ns"][:],
+                                             handle["rows/sha256"][:])
             self.image_ids = handle["rows/image_id"].asstr()[:]
             self.excluded = handle["rows/excluded"][:].astype(bool)
             self.bad = [
@@ -199,129 +119,46 @@ class PixelStore:
             self._file = None
 
     @classmethod
-    def open_or_build(
-        cls,
-        manifest,
-        root,
-        *,
-        size: int,
-        workdir,
-        workers: int = 0,
-        skip_bad: bool = False,
-        progress: Progress = SILENT,
-        wait: bool = True,
-        ranks: Ranks = SINGLE,
-        shard_rows: int = PIXEL_SHARD_ROWS,
-    ) -> PixelStore:
-        """The pixel store of `manifest` at `size`, decoding only what no earlier run finished."""
+    def open_or_build(cls, manifest, root, *, size: int, workdir, workers: int = 0, skip_bad: bool = False,
+                      keep_degenerate: bool = False, verify_content: bool = False, progress: Progress = SILENT,
+                      wait: bool = True, ranks: Ranks = SINGLE, shard_rows: int = PIXEL_SHARD_ROWS) -> "PixelStore":
+        """The pixel store of `manifest` at `size`: reused when every file is unchanged, refreshed where files
+        changed (only those rows decoded again), built (resuming what an earlier run finished) otherwise."""
         if manifest.height == 0:
             raise BenchError("the manifest has no rows: there are no images to decode. Check the dataset root and its CSV.")
-        root = Path(root)
-        digest = manifest_digest(manifest)
-        path = Workdir.of(workdir).pixel_store(digest, size)
-        image_ids = manifest["image_id"].to_list()
-        paths = [str(root / relative) for relative in manifest["path"].to_list()]
-        settings = pipeline_settings(size)
-        identity_json = canonical_json({"manifest_digest": digest, "pipeline": settings, "shard_rows": shard_rows})
-        plan = ShardPlan(len(image_ids), shard_rows)
-        parts = PartsFolder(path.with_name(path.stem + ".parts"), identity_json)
-
-        def is_complete() -> bool:
-            return _is_complete(path, digest, size)
-
-        def compute(shards: list[int]) -> None:
-            jobs = []
-            for shard in shards:
-                start, stop = plan.bounds(shard)
-                jobs.append(_ShardJob(shard, start, tuple(paths[start:stop]), size, skip_bad, str(parts.shard_path(shard))))
-            _run_jobs(jobs, workers=workers, progress=progress, total=plan.n_rows, done=plan.n_rows - sum(len(j.paths) for j in jobs), image_ids=image_ids)
-
-        def assemble() -> None:
-            _assemble(path, parts, plan, image_ids=image_ids, digest=digest, size=size, settings=settings)
-
-        if not ranks.share(is_complete()):  # every rank takes the same branch
-            build_sharded(
-                what=f"the pixel store {path}",
-                final=path,
-                parts=parts,
-                plan=plan,
-                is_complete=is_complete,
-                compute_shards=compute,
-                assemble=assemble,
-                wait=wait,
-                ranks=ranks,
-                progress=progress,
-            )
-        store = cls(path)
+        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), shard_rows, skip_bad=skip_bad,
+                        keep_degenerate=keep_degenerate, progress=progress)
+        state = ranks.share(job.state(verify_content) if ranks.is_main else None)
+        if state == "missing":
+            build_sharded(what=f"the pixel store {job.path}", final=job.path, parts=job.parts, plan=job.plan,
+                          is_complete=lambda: _is_current(job.path, job.digest, size),
+                          compute_shards=lambda shards: job.decode(shards, workers),
+                          assemble=job.assemble, wait=wait, ranks=ranks, progress=progress)
+        elif isinstance(state, list):
+            failure = None
+            if ranks.is_main:
+                try:
+                    with exclusive(job.path.with_name(job.path.name + ".lock"), what=f"the pixel store {job.path}",
+                                   wait=wait, progress=progress):
+                        job.refresh(np.asarray(state, dtype=np.int64))
+                except BenchError as error:
+                    failure = str(error)
+            failure = ranks.share(failure)
+            if failure:
+                raise BenchError(failure)
+        store = cls(job.path)
         if store.bad and not skip_bad:
             first = store.bad[0]
             raise BenchError(
-                f"the pixel store {path} excludes {len(store.bad)} image(s) that could not be decoded, e.g. "
+                f"the pixel store {job.path} excludes {len(store.bad)} image(s) that could not be used, e.g. "
                 f"{first['path']} ({first['reason']}). Pass --skip-bad to use it with those rows excluded, or "
-                "fix the files and delete the store."
+                "fix the files and run again."
             )
         return store
 
-
-def _is_complete(path: Path, digest: str, size: int) -> bool:
-    if not path.exists():
-        return False
-    try:
-        with h5py.File(path, "r") as handle:
-            return (
-                bool(handle.attrs.get("complete", False))
-                and handle.attrs.get("manifest_digest") == digest
-                and int(handle.attrs.get("size", -1)) == int(size)
-            )
-    except OSError:
-        return False
-
-
-def _run_jobs(jobs: list[_ShardJob], *, workers: int, progress: Progress, total: int, done: int, image_ids) -> None:
-    if not jobs:
-        return
-    with progress.bar("decoding images", total=total, done=done) as bar:
-        if workers and workers > 0:
-            context = multiprocessing.get_context("spawn")
-            with context.Pool(processes=min(workers, len(jobs))) as pool:
-                for shard, rows, bad in pool.imap_unordered(_decode_shard, jobs):
-                    if bad:
-                        pool.terminate()
-                        raise _bad_image_error(bad, image_ids[bad["row"]])
-                    bar.advance(rows)
-        else:
-            for job in jobs:
-                shard, rows, bad = _decode_shard(job)
-                if bad:
-                    raise _bad_image_error(bad, image_ids[bad["row"]])
-                bar.advance(rows)
-
-
-def _assemble(path: Path, parts: PartsFolder, plan: ShardPlan, *, image_ids, digest: str, size: int, settings: dict) -> None:
-    with atomic_output(path) as temporary:
-        with h5py.File(temporary, "w") as handle:
-            pixels = handle.create_dataset("pixels", shape=(plan.n_rows, size, size), dtype=np.uint8)
-            excluded = np.zeros(plan.n_rows, dtype=bool)
-            bad_rows, bad_paths, bad_reasons = [], [], []
-            for shard in range(plan.n_shards):
-                start, stop = plan.bounds(shard)
-                arrays = load_arrays(parts.shard_path(shard))
-                if arrays["pixels"].shape != (stop - start, size, size):
-                    raise BenchError(f"shard file {parts.shard_path(shard)} has the wrong shape; delete {parts.path} and run again")
-                pixels[start:stop] = arrays["pixels"]
-                excluded[start:stop] = arrays["excluded"]
-                bad_rows.extend(arrays["bad_rows"].tolist())
-                bad_paths.extend(arrays["bad_paths"].tolist())
-                bad_reasons.extend(arrays["bad_reasons"].tolist())
-            strings = h5py.string_dtype()
-            handle.create_dataset("rows/image_id", data=np.asarray(image_ids, dtype=object), dtype=strings)
-            handle.create_dataset("rows/excluded", data=excluded)
-            handle.create_dataset("excluded/row", data=np.asarray(bad_rows, dtype=np.int64))
-            handle.create_dataset("excluded/path", data=np.asarray(bad_paths, dtype=object), dtype=strings)
-            handle.create_dataset("excluded/reason", data=np.asarray(bad_reasons, dtype=object), dtype=strings)
-            handle.attrs["kind"] = STORE_KIND
-            handle.attrs["manifest_digest"] = digest
-            handle.attrs["size"] = int(size)
-            handle.attrs["pipeline"] = json.dumps(settings, sort_keys=True)
-            handle.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            handle.attrs["complete"] = True
+    @classmethod
+    def current(cls, manifest, root, *, size: int, workdir, verify_content: bool = False) -> "PixelStore | None":
+        """The complete store of `manifest` at `size` when every file is unchanged since it was built; None
+        otherwise (nothing is written either way)."""
+        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), PIXEL_SHARD_ROWS)
+        return cls(job.path) if job.state(verify_content) == "fresh" else None

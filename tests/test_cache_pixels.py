@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import cache.pixels as pixels_module
+import cache.pixel_build as pixels_module
 from benchmark.core.errors import BenchError
 from benchmark.core.workdir import Workdir
 from cache.pixels import PixelStore, decode_image
@@ -52,7 +52,7 @@ def test_store_rows_follow_the_manifest_and_reads_in_any_order(tmp_path):
 def test_second_open_reuses_the_store_without_decoding(tmp_path, monkeypatch):
     manifest = write_dataset(tmp_path / "data", 4)
     first = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
-    monkeypatch.setattr(pixels_module, "_decode_shard", _must_not_run)
+    monkeypatch.setattr(pixels_module, "decode_shard", _must_not_run)
     again = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w")
     assert again.path == first.path
     other_size = Workdir(tmp_path / "w").pixel_store(again.manifest_digest, 8)
@@ -67,7 +67,7 @@ def test_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, mon
     manifest = write_dataset(tmp_path / "data", 10)
     reference = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "ref", shard_rows=3)
 
-    real = pixels_module._decode_shard
+    real = pixels_module.decode_shard
     decoded: list[int] = []
 
     def crash_on_third(job):
@@ -76,14 +76,14 @@ def test_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, mon
         decoded.append(job.shard)
         return real(job)
 
-    monkeypatch.setattr(pixels_module, "_decode_shard", crash_on_third)
+    monkeypatch.setattr(pixels_module, "decode_shard", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", shard_rows=3)
     final = Workdir(tmp_path / "w").pixel_store(reference.manifest_digest, 16)
     assert not final.exists()
 
     resumed: list[int] = []
-    monkeypatch.setattr(pixels_module, "_decode_shard", lambda job: (resumed.append(job.shard), real(job))[1])
+    monkeypatch.setattr(pixels_module, "decode_shard", lambda job: (resumed.append(job.shard), real(job))[1])
     store = PixelStore.open_or_build(manifest, tmp_path / "data", size=16, workdir=tmp_path / "w", shard_rows=3)
     assert sorted(resumed) == [2, 3]
     np.testing.assert_array_equal(store.read(np.arange(10)), reference.read(np.arange(10)))

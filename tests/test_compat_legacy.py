@@ -1,4 +1,4 @@
-"""Files written by version 0.1 (before the architecture change) are still read and reused unchanged.
+"""Files written by version 0.1 (before the architecture change) are still read.
 
 `tests/fixtures/legacy-0.1/` holds what 0.1's `bench` wrote for a 120-image synthetic dataset: the registered
 manifest, a tiny-clip embedding store, and prediction files of the linear probe, zero-shot (CLIP and GLoRIA)
@@ -56,13 +56,24 @@ def test_old_files_rank_on_the_leaderboard(capsys):
     assert {run["method"] for run in document["runs"]} == {"linear", "zeroshot"}
 
 
-def test_old_store_is_a_cache_hit_and_feeds_the_heads(legacy_workdir):
-    from benchmark.pipelines.extract import cached_store
+def test_old_store_feeds_the_heads_and_is_rebuilt_once_by_extract(legacy_workdir):
+    """0.1's stores are read as they are; `bench extract` builds a new one once, because identities now carry
+    the pixels' content digest (changed images are noticed) — the one deliberate identity change."""
+    from benchmark.pipelines.extract import identity_of
     from benchmark.pipelines.heads import HeadsRequest, fit_heads
+    from cache.embeddings import EmbeddingStore
+    from extractors.embed import prompt_sets
+    from extractors.registry import get_spec
 
     manifest, _ = load_registered(legacy_workdir, "nih")
-    hit = cached_store("tiny-clip", manifest_digest(manifest), workdir=legacy_workdir)
-    assert hit == legacy_workdir / "stores" / "tiny-clip" / STORE
+    store = EmbeddingStore.open(legacy_workdir / "stores" / "tiny-clip" / STORE)
+    assert store.fingerprints is None and len(store) == manifest.height
+    spec = get_spec("tiny-clip")
+    now = identity_of(spec, "random-init", manifest_digest(manifest), prompt_sets(spec), "c" * 64)
+    then = store.identity
+    assert now["preprocessing"]["pixels"] != then["preprocessing"]["pixels"]
+    assert {key: value for key, value in now.items() if key != "preprocessing"} == \
+        {key: value for key, value in then.items() if key != "preprocessing"}
     (result,) = fit_heads(legacy_workdir, HeadsRequest(model="tiny-clip", task="nih14", heads=("linear",)))
     _, record = read_predictions(result.path)
     assert record.store_identity and record.rows["test"] > 0

@@ -16,10 +16,9 @@ PROBE = """
 import sys
 from pathlib import Path
 from benchmark.datasets.nih import load_nih
-from benchmark.core.manifest import manifest_digest
 from benchmark.pipelines.extract import cached_store
 dataset = load_nih(sys.argv[1])
-hit = cached_store(sys.argv[3], manifest_digest(dataset.manifest), workdir=Path(sys.argv[2]))
+hit = cached_store(sys.argv[3], dataset.manifest, dataset.root, workdir=Path(sys.argv[2]))
 print(hit)
 print("torch imported" if "torch" in sys.modules else "torch not imported")
 """

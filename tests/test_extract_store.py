@@ -178,10 +178,12 @@ def test_descriptive_spec_fields_do_not_invalidate_a_store(dataset, tmp_path):
 
     spec = get_spec("tiny-clip")
     edited = replace(spec, **{name: "edited" for name in SPEC_FIELDS_NOT_IN_IDENTITY})
-    assert identity_of(edited, "random-init", "d" * 64, {}) == identity_of(spec, "random-init", "d" * 64, {})
-    assert identity_of(replace(spec, context_length=spec.context_length + 1), "random-init", "d" * 64, {}) != identity_of(
-        spec, "random-init", "d" * 64, {}
-    )
+    def identity(of, pixels="c" * 64):
+        return identity_of(of, "random-init", "d" * 64, {}, pixels)
+
+    assert identity(edited) == identity(spec)
+    assert identity(replace(spec, context_length=spec.context_length + 1)) != identity(spec)
+    assert identity(spec, pixels="e" * 64) != identity(spec)  # other image content, another store
 
 
 def test_leftover_shards_of_another_shard_size_are_discarded(dataset, tmp_path, monkeypatch):

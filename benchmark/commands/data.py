@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from benchmark.commands.options import fraction, non_negative_int, positive_int
+
 DATASETS = ("nih",)
 
 
@@ -34,8 +36,8 @@ def register(subparsers, common) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     synth.add_argument("--out", required=True, help="folder to write (must be empty or absent)")
-    synth.add_argument("--n", type=int, default=1000, help="number of images")
-    synth.add_argument("--size", type=int, default=256, help="image side in pixels")
+    synth.add_argument("--n", type=positive_int, default=1000, help="number of images")
+    synth.add_argument("--size", type=positive_int, default=256, help="image side in pixels")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
     synth.add_argument(
         "--effects",
@@ -52,7 +54,7 @@ def register(subparsers, common) -> None:
         default=0.3,
         help="share of images relabelled as single-label images of the seed study's 6 classes (0 = real marginals)",
     )
-    synth.add_argument("--workers", type=int, default=0, help="processes drawing images (0 = in this process)")
+    synth.add_argument("--workers", type=non_negative_int, default=0, help="processes drawing images (0 = in this process)")
     synth.add_argument("--overwrite", action="store_true", help="replace a synthetic dataset already in --out")
     synth.set_defaults(func=run_synth)
 
@@ -66,7 +68,7 @@ def register(subparsers, common) -> None:
     check.add_argument("--dataset", choices=DATASETS, default="nih", help="dataset layout")
     check.add_argument("--root", required=True, help="dataset folder (holding Data_Entry_2017*.csv and images)")
     check.add_argument("--json", action="store_true", help="print the summary as JSON (for scripts)")
-    check.add_argument("--val-fraction", type=float, default=0.1, help="share of train_val patients held out for validation")
+    check.add_argument("--val-fraction", type=fraction, default=0.1, help="share of train_val patients held out for validation")
     check.add_argument("--seed", type=int, default=0, help="seed of the patient-wise validation split")
     check.add_argument(
         "--allow-missing-images", action="store_true", help="drop (and count) rows whose image file is missing instead of failing"

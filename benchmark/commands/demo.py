@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.commands.options import positive_int
+
 
 DEMO_MODELS = ("tiny-clip", "tiny-medclip-vit", "tiny-gloria")
 DEMO_TASK = "nih6x200"
@@ -36,11 +38,11 @@ def register(subparsers, common) -> None:
             "fairness-ranked leaderboard. Random weights and synthetic data: nothing here is a medical finding."
         ),
     )
-    parser.add_argument("--n", type=int, default=2000, help="images in the synthetic dataset (default 2000)")
-    parser.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
+    parser.add_argument("--n", type=positive_int, default=2000, help="images in the synthetic dataset (default 2000)")
+    parser.add_argument("--size", type=positive_int, default=256, help="image size in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data, splits and heads (default 0)")
     parser.add_argument(
-        "--per-class", type=int, default=DEMO_PER_CLASS,
+        "--per-class", type=positive_int, default=DEMO_PER_CLASS,
         help=f"nih6x200 images per class (default {DEMO_PER_CLASS}; at most about 40 per 1,000 synthetic images)",
     )
     parser.set_defaults(func=run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from benchmark.commands.options import fraction, non_negative_int, positive_int
+
 DATASETS = ("nih",)
 
 
@@ -26,14 +28,23 @@ def register(subparsers, common) -> None:
         help="allow a checkpoint that needs arbitrary unpickling (only for files you trust)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
-    parser.add_argument("--workers", type=int, default=0, help="worker processes for decoding and loading (default 0)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
+    parser.add_argument("--workers", type=non_negative_int, default=0, help="worker processes for decoding and loading (default 0)")
     parser.add_argument(
         "--skip-bad", action="store_true",
         help="record images that cannot be decoded as excluded (listed in the store) instead of stopping",
     )
     parser.add_argument(
-        "--val-fraction", type=float, default=0.1,
+        "--keep-degenerate", action="store_true",
+        help="embed tiny (< 16 px) or constant images instead of stopping (or excluding them with --skip-bad)",
+    )
+    parser.add_argument(
+        "--verify-content", action="store_true",
+        help="hash every image file to decide what changed (default: size and modification time, re-hashing "
+             "only files whose size or time changed)",
+    )
+    parser.add_argument(
+        "--val-fraction", type=fraction, default=0.1,
         help="share of train_val patients held out for validation (default 0.1); as in `bench data check`",
     )
     parser.add_argument(
@@ -59,7 +70,8 @@ def run(args) -> int:
     request = ExtractRequest(
         model=args.model, root=args.root, dataset=args.dataset, weights=args.weights,
         trust_checkpoint=args.trust_checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
-        skip_bad=args.skip_bad, wait=not args.no_wait, val_fraction=args.val_fraction, split_seed=args.split_seed,
+        skip_bad=args.skip_bad, keep_degenerate=args.keep_degenerate, verify_content=args.verify_content,
+        wait=not args.no_wait, val_fraction=args.val_fraction, split_seed=args.split_seed,
         allow_missing_images=args.allow_missing_images,
     )
     outcome = extract_dataset(request, Workdir.resolve(args.workdir), RichProgress())

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.commands.options import non_negative_float, non_negative_int, positive_float, positive_int
+
 HELP = "LoRA or full fine-tuning of an encoder's image tower, end to end"
 
 
@@ -26,24 +28,24 @@ def register(subparsers, common) -> None:
     parser.add_argument("--preset", default="seed-study", choices=list(PRESETS),
                         help="hyperparameter preset (default seed-study; see docs/finetune.md)")
     parser.add_argument("--head", choices=["linear", "mlp"], default=None, help="classification head (default linear)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (seed-study: 100)")
-    parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate (seed-study: 1e-4)")
-    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (seed-study: 1e-5)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per optimizer step (seed-study: 64)")
-    parser.add_argument("--grad-accum", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (seed-study: 100)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="AdamW learning rate (seed-study: 1e-4)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=None, help="AdamW weight decay (seed-study: 1e-5)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="images per optimizer step (seed-study: 64)")
+    parser.add_argument("--grad-accum", type=positive_int, default=None,
                         help="split each batch into K micro-batches (same arithmetic, less memory)")
-    parser.add_argument("--patience", type=int, default=None,
+    parser.add_argument("--patience", type=non_negative_int, default=None,
                         help="stop after P epochs without a better val loss (0: never; seed-study: never)")
     parser.add_argument("--no-augment", action="store_true", help="train without the study's augmentations")
-    parser.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (seed-study: 16)")
-    parser.add_argument("--lora-alpha", type=float, default=None,
+    parser.add_argument("--lora-rank", type=positive_int, default=None, help="LoRA rank (seed-study: 16)")
+    parser.add_argument("--lora-alpha", type=positive_float, default=None,
                         help="LoRA alpha (default: equal to the rank; the study's code used 1)")
-    parser.add_argument("--lora-dropout", type=float, default=None, help="LoRA dropout (default 0)")
+    parser.add_argument("--lora-dropout", type=non_negative_float, default=None, help="LoRA dropout (default 0)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
                         help="autocast precision (auto: bf16 on CUDA if supported, else fp16; fp32 on the CPU)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun each process takes its GPU)")
-    parser.add_argument("--per-class", type=int, default=None, help="nih6x200: images per class (default 200)")
+    parser.add_argument("--per-class", type=positive_int, default=None, help="nih6x200: images per class (default 200)")
     parser.add_argument("--task-param", action="append", default=None, metavar="KEY=VALUE",
                         help="other task parameters, e.g. split_fractions=0.7,0.1,0.2")
     parser.add_argument("--task-seed", type=int, default=0, help="seed of the task's subset and split (default 0)")
@@ -78,12 +80,8 @@ def build_config(args):
         precision=args.precision,
         seed=args.seed,
     )
-    from benchmark.core.errors import BenchError
-
     changes = {}
     if args.patience is not None:
-        if args.patience < 0:
-            raise BenchError(f"--patience must be 0 (never stop early) or more, got {args.patience}")
         changes["patience"] = args.patience or None
     if args.no_augment:
         changes["augmentation"] = NO_AUGMENTATION

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.commands.options import positive_float, positive_int
+
 
 def _heads(text: str) -> tuple[str, ...]:
     from benchmark.core.errors import BenchError
@@ -23,6 +25,14 @@ def _floats(text: str) -> tuple[float, ...]:
     if not values or min(values) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: C values must be positive")
     return values
+
+
+def batch_size(text: str) -> int:
+    """A mini-batch of two or more rows (the MLP's BatchNorm needs two)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 2 (BatchNorm needs two rows per batch)")
+    return value
 
 
 def _heads_help() -> str:
@@ -50,7 +60,7 @@ def register(subparsers, common) -> None:
     parser.add_argument("--heads", type=_heads, default=DEFAULT_HEADS, help=_heads_help())
     parser.add_argument("--seed", type=int, default=0, help="seed for the task subset/split and the heads (default 0)")
     parser.add_argument("--dataset", default="nih", help="registered dataset name (default nih)")
-    parser.add_argument("--per-class", type=int, default=None, help="nih6x200: images per class (default 200)")
+    parser.add_argument("--per-class", type=positive_int, default=None, help="nih6x200: images per class (default 200)")
     parser.add_argument(
         "--task-param", action="append", default=[], metavar="KEY=VALUE",
         help="other task parameters, e.g. split_fractions=0.7,0.1,0.2 (repeatable)",
@@ -58,17 +68,17 @@ def register(subparsers, common) -> None:
     parser.add_argument("--weights-digest", default=None, help="pick the store made with these weights when several exist")
     parser.add_argument("--C-grid", dest="c_grid", type=_floats, default=None, help="linear: C values to sweep (default 1e-4..10)")
     parser.add_argument("--linear-scoring", choices=("loss", "auc"), default="loss", help="linear: pick C by val log-loss or macro AUC")
-    parser.add_argument("--mlp-epochs", type=int, default=None, help="mlp: maximum epochs (default 50, early stopping on val loss)")
-    parser.add_argument("--mlp-lr", type=float, default=None, help="mlp: AdamW learning rate (default 1e-3; the seed study used 1e-4)")
-    parser.add_argument("--mlp-batch-size", type=int, default=None, help="mlp: batch size (default 256; the seed study used 64)")
-    parser.add_argument("--seed-linear-epochs", type=int, default=None, help="seed-linear: maximum epochs (default 100)")
+    parser.add_argument("--mlp-epochs", type=positive_int, default=None, help="mlp: maximum epochs (default 50, early stopping on val loss)")
+    parser.add_argument("--mlp-lr", type=positive_float, default=None, help="mlp: AdamW learning rate (default 1e-3; the seed study used 1e-4)")
+    parser.add_argument("--mlp-batch-size", type=batch_size, default=None, help="mlp: batch size (default 256; the seed study used 64)")
+    parser.add_argument("--seed-linear-epochs", type=positive_int, default=None, help="seed-linear: maximum epochs (default 100)")
     parser.add_argument("--promptset", default=None, help="zeroshot: prompt set in the store (default: 'default')")
     parser.add_argument(
         "--zeroshot-temperature", choices=("none", "fit"), default="none",
         help="zeroshot: 'fit' divides logits by one temperature fitted on val log-loss (recorded as such)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads", type=positive_int, default=None,
         help="CPU threads for the heads (default: torch's, one per core; 1 is often faster on a machine busy with other jobs)",
     )
     parser.add_argument("--force", action="store_true", help="replace an identical earlier run instead of adding a new one")
@@ -98,10 +108,6 @@ def run(args) -> int:
     if args.threads is not None:
         import torch
 
-        if args.threads < 1:
-            from benchmark.core.errors import BenchError
-
-            raise BenchError(f"--threads {args.threads}: give at least 1")
         torch.set_num_threads(args.threads)
     task_params = parse_task_params(args.task, args.task_param)
     if args.per_class is not None:

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+from benchmark.commands.options import non_negative_int
 
 
 def register(subparsers, common) -> None:
@@ -38,14 +28,14 @@ def register(subparsers, common) -> None:
     parser.add_argument("--age-bins", default="binary",
                         help="age groups: binary (<60 / >=60, default), decades, or cut points such as 40,60,80")
     parser.add_argument("--format", default="table", choices=("table", "md", "csv", "json"), help="output format")
-    parser.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap replicates (default 1000)")
-    parser.add_argument("--n-perm", type=_positive_int, default=1000, help="permutations per gap test (default 1000; 0 = no tests)")
+    parser.add_argument("--n-boot", type=non_negative_int, default=1000, help="bootstrap replicates (default 1000)")
+    parser.add_argument("--n-perm", type=non_negative_int, default=1000, help="permutations per gap test (default 1000; 0 = no tests)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     parser.add_argument("--threshold", default="f1", choices=("f1", "youden", "fixed"),
                         help="multi-label decision threshold chosen on val: F1-max (default), Youden, or fixed 0.5")
     parser.add_argument("--correction", default="holm", choices=("holm", "bh", "none"),
                         help="multiple-testing correction across the table (default holm)")
-    parser.add_argument("--min-group-size", type=_positive_int, default=30,
+    parser.add_argument("--min-group-size", type=non_negative_int, default=30,
                         help="flag figures from groups with fewer test images (default 30)")
     parser.add_argument("--seed-exact", action="store_true",
                         help="reproduce the seed study's code slips (age 60 in both age groups of eqodds_age, unbinned ECE)")

@@ -53,7 +53,11 @@ class Workdir:
         else:
             path = DEFAULT
         workdir = cls(path)
-        workdir.root.mkdir(parents=True, exist_ok=True)
+        if workdir.root.exists() and not workdir.root.is_dir():
+            raise BenchError(f"the working directory {workdir.root} is a file; give a folder with --workdir DIR "
+                             f"(or {ENV_VAR})")
+        if not workdir.root.exists():
+            workdir.root.mkdir(parents=True)
         return workdir
 
     @classmethod

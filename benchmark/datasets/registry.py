@@ -37,6 +37,15 @@ def register_dataset(workdir: Workdir | str | os.PathLike, name: str, dataset) -
     return workdir.dataset_dir(name)
 
 
+def registered_source(workdir: Workdir | str | os.PathLike, name: str) -> dict | None:
+    """The source record of the dataset registered under `name` (root, digest, rows, report), or None."""
+    path = Workdir.of(workdir).source_path(name)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def load_registered(workdir: Workdir | str | os.PathLike, name: str) -> tuple[pl.DataFrame, Path]:
     """The manifest registered under `name` and the dataset root it was read from."""
     workdir = Workdir.of(workdir)

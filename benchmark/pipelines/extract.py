@@ -3,10 +3,12 @@
     path = extract("tiny-clip", manifest, root, workdir=workdir)
     outcome = extract_dataset(ExtractRequest(model="tiny-clip", root=root), workdir, progress)
 
-Flow: the pixel store for the encoder's `pixel_size` (decoded once, shared by every encoder) -> the encoder
-over contiguous row ranges (`extractors.embed`) -> one `.npz` per finished shard -> the text embeddings of
-every prompt set -> one HDF5 file renamed into place. The same call again is a cache hit, decided without
-building the model (or importing torch).
+Flow: the pixel store for the encoder's `pixel_size` (decoded once, shared by every encoder, refreshed where
+image files changed) -> the encoder over contiguous row ranges (`extractors.embed`) -> one `.npz` per
+finished shard -> the text embeddings of every prompt set -> one HDF5 file renamed into place. The store's
+identity includes the pixels' content digest, so a changed image is never served stale. The same call again
+is a cache hit, decided by one stat per image file, without building the model (or importing torch), and
+writing nothing.
 
 Under `torchrun --nproc-per-node N` rank r embeds shards r, r+N, ...; rank 0 assembles the store after a
 barrier. Shards have a fixed size, independent of the batch size and of the number of ranks, so every way
@@ -43,13 +45,15 @@ SPEC_FIELDS_NOT_IN_IDENTITY = ("description", "licence", "paper", "zeroshot")
 """Spec fields that describe the encoder to people or steer the heads; editing them does not invalidate stores."""
 
 
-def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict) -> dict[str, Any]:
-    """The identity of the store of encoder `spec` with those weights over that manifest."""
+def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict, pixels_digest: str) -> dict[str, Any]:
+    """The identity of the store of encoder `spec` with those weights over that manifest, from pixels with
+    that content digest (`cache.pixels.PixelStore.content_digest`)."""
     described = spec.to_json() if hasattr(spec, "to_json") else dataclasses.asdict(spec)
+    pixels = {**pipeline_settings(spec.preprocess.pixel_size), "content": pixels_digest}
     return store_identity(
         encoder={key: value for key, value in described.items() if key not in SPEC_FIELDS_NOT_IN_IDENTITY},
         weights_digest=weights_digest,
-        preprocessing={"pixels": pipeline_settings(spec.preprocess.pixel_size), "encoder": spec.preprocess},
+        preprocessing={"pixels": pixels, "encoder": spec.preprocess},
         manifest_digest=manifest_digest,
         extractor_version=EXTRACTOR_VERSION,
         prompts=sets,
@@ -73,15 +77,21 @@ def expected_weights_digest(name: str, weights) -> str | None:
         return None
 
 
-def cached_store(name: str, manifest_digest: str, *, workdir, weights=None) -> Path | None:
-    """The complete store `extract(name, ...)` would return, if it already exists; else None."""
+def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_content: bool = False) -> Path | None:
+    """The complete store `extract(name, manifest, root, ...)` would return, if it exists and every image file
+    is unchanged since its pixels were decoded; else None. Reads only."""
     from extractors.registry import get_spec
 
     weights_digest = expected_weights_digest(name, weights)
     if weights_digest is None:
         return None
     spec = get_spec(name)
-    identity_digest = digest(identity_of(spec, weights_digest, manifest_digest, prompt_sets(spec)))
+    pixels = PixelStore.current(manifest, root, size=spec.preprocess.pixel_size, workdir=workdir,
+                                verify_content=verify_content)
+    if pixels is None:
+        return None
+    identity = identity_of(spec, weights_digest, digest_of_manifest(manifest), prompt_sets(spec), pixels.content_digest)
+    identity_digest = digest(identity)
     path = Workdir.of(workdir).embedding_store(name, identity_digest)
     return path if is_complete_store(path, identity_digest) else None
 
@@ -98,6 +108,8 @@ def extract(
     batch_size: int = 64,
     workers: int = 0,
     skip_bad: bool = False,
+    keep_degenerate: bool = False,
+    verify_content: bool = False,
     progress: Progress = SILENT,
     wait: bool = True,
     shard_rows: int = EMBED_SHARD_ROWS,
@@ -114,7 +126,8 @@ def extract(
     manifest_digest = digest_of_manifest(manifest)
     with process_group(device) as (ranks, device):
         if isinstance(model, str):
-            hit = ranks.share(cached_store(model, manifest_digest, workdir=workdir, weights=weights))
+            hit = ranks.share(cached_store(model, manifest, root, workdir=workdir, weights=weights,
+                                           verify_content=verify_content) if ranks.is_main else None)
             if hit is not None:
                 return hit
             from extractors import load_encoder
@@ -122,20 +135,27 @@ def extract(
             encoder = load_encoder(model, weights=weights, trust_checkpoint=trust_checkpoint, device=device)
         else:
             encoder = model.to(device)
-        job = _StoreJob(encoder, manifest, Path(root), workdir, manifest_digest, ranks=ranks,
-                        progress=progress if ranks.is_main else SILENT, wait=wait, shard_rows=shard_rows)
-        return job.run(batch_size=batch_size, workers=workers, skip_bad=skip_bad)
+        progress = progress if ranks.is_main else SILENT
+        started = time.perf_counter()
+        pixels = PixelStore.open_or_build(manifest, root, size=encoder.pixel_size, workdir=workdir, workers=workers,
+                                          skip_bad=skip_bad, keep_degenerate=keep_degenerate,
+                                          verify_content=verify_content, progress=progress, wait=wait, ranks=ranks)
+        job = _StoreJob(encoder, pixels, manifest, workdir, manifest_digest, ranks=ranks, progress=progress,
+                        wait=wait, shard_rows=shard_rows)
+        job.timings["pixel_store_s"] = time.perf_counter() - started
+        return job.run(batch_size=batch_size, workers=workers)
 
 
 class _StoreJob:
     """One store to build: its identity and path, the pixel store it reads, and the build protocol."""
 
-    def __init__(self, encoder, manifest, root: Path, workdir: Workdir, manifest_digest: str, *, ranks: Ranks,
-                 progress: Progress, wait: bool, shard_rows: int):
-        self.encoder, self.manifest, self.root, self.workdir = encoder, manifest, root, workdir
+    def __init__(self, encoder, pixels: PixelStore, manifest, workdir: Workdir, manifest_digest: str, *,
+                 ranks: Ranks, progress: Progress, wait: bool, shard_rows: int):
+        self.encoder, self.pixels, self.workdir = encoder, pixels, workdir
         self.manifest_digest, self.ranks, self.progress, self.wait = manifest_digest, ranks, progress, wait
         self.sets = prompt_sets(encoder.spec, encoder)
-        self.identity = identity_of(encoder.spec, encoder.weights_digest, manifest_digest, self.sets)
+        self.identity = identity_of(encoder.spec, encoder.weights_digest, manifest_digest, self.sets,
+                                    pixels.content_digest)
         self.identity_digest = digest(self.identity)
         self.path = workdir.embedding_store(encoder.spec.name, self.identity_digest)
         self.image_ids = manifest["image_id"].to_list()
@@ -145,15 +165,10 @@ class _StoreJob:
                                  canonical_json({"store": self.identity, "shard_rows": shard_rows}))
         self.timings: dict[str, float] = {}
 
-    def run(self, *, batch_size: int, workers: int, skip_bad: bool) -> Path:
+    def run(self, *, batch_size: int, workers: int) -> Path:
         if self.ranks.share(is_complete_store(self.path, self.identity_digest)):
             return self.path
-        started = time.perf_counter()
-        pixels = PixelStore.open_or_build(
-            self.manifest, self.root, size=self.encoder.pixel_size, workdir=self.workdir, workers=workers,
-            skip_bad=skip_bad, progress=self.progress, wait=self.wait, ranks=self.ranks,
-        )
-        self.timings["pixel_store_s"] = time.perf_counter() - started
+        pixels = self.pixels
         if list(pixels.image_ids) != self.image_ids:
             raise BenchError(f"the pixel store {pixels.path} does not match the manifest rows; delete it and run again")
         build_sharded(
@@ -189,8 +204,9 @@ class _StoreJob:
             "versions": json.dumps(package_versions(), sort_keys=True),
             "timings": json.dumps(self.timings, sort_keys=True),
         }
+        attrs["pixels_content_digest"] = pixels.content_digest
         assemble_store(self.path, self.parts, self.plan, image_ids=self.image_ids, excluded=pixels.excluded,
-                       bad=pixels.bad, text_sets=text_sets, attrs=attrs)
+                       bad=pixels.bad, text_sets=text_sets, attrs=attrs, fingerprints=pixels.fingerprints)
 
 
 def embed_shards(encoder, pixels: PixelStore, plan: ShardPlan, parts: PartsFolder, shards: list[int], *,
@@ -225,6 +241,8 @@ class ExtractRequest:
     batch_size: int = 64
     workers: int = 0
     skip_bad: bool = False
+    keep_degenerate: bool = False
+    verify_content: bool = False
     wait: bool = True
     val_fraction: float = 0.1
     split_seed: int = 0
@@ -234,24 +252,47 @@ class ExtractRequest:
 @dataclass(frozen=True)
 class ExtractOutcome:
     store: Path
-    cache_hit: bool
+    cache_hit: bool  # the embedding store existed before this run (its pixels may have been refreshed)
     dataset: Any  # the adapter's dataset (manifest, root, report)
+    registered: bool  # the workdir's registered dataset was (re)written by this run
 
 
 def extract_dataset(request: ExtractRequest, workdir, progress: Progress = SILENT) -> ExtractOutcome:
-    """Read the dataset folder, register it in the workdir (rank 0) and extract its embedding store."""
+    """Check the request, read the dataset folder, extract its embedding store, and only then register the
+    dataset in the workdir (rank 0; not rewritten when it is registered already). A request that fails leaves
+    the registered dataset as it was; a cache hit writes nothing."""
     from benchmark.datasets.nih import load_nih
-    from benchmark.datasets.registry import register_dataset
+    from extractors.registry import get_spec
 
     workdir = Workdir.of(workdir)
     check_device(request.device)
-    started = time.time()
+    get_spec(request.model)
+    if request.batch_size < 1 or request.workers < 0:
+        raise BenchError(f"--batch-size must be at least 1 and --workers 0 or more (got {request.batch_size}, "
+                         f"{request.workers})")
     dataset = load_nih(request.root, val_fraction=request.val_fraction, seed=request.split_seed,
                        allow_missing_images=request.allow_missing_images)
-    if environment_rank() == 0:  # under torchrun only rank 0 registers
-        register_dataset(workdir, request.dataset, dataset)
-    path = extract(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
-                   trust_checkpoint=request.trust_checkpoint, device=request.device, batch_size=request.batch_size,
-                   workers=request.workers, skip_bad=request.skip_bad, progress=progress, wait=request.wait)
-    return ExtractOutcome(store=path, cache_hit=path.stat().st_mtime < started, dataset=dataset)
+    for note in dataset.report.get("notes", []):
+        progress.note(f"{request.dataset}: {note}")
+    started = time.time()
+    hit = cached_store(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
+                       verify_content=request.verify_content)
+    path = hit or extract(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
+                          trust_checkpoint=request.trust_checkpoint, device=request.device,
+                          batch_size=request.batch_size, workers=request.workers, skip_bad=request.skip_bad,
+                          keep_degenerate=request.keep_degenerate, verify_content=request.verify_content,
+                          progress=progress, wait=request.wait)
+    registered = environment_rank() == 0 and _register_if_changed(workdir, request.dataset, dataset)
+    return ExtractOutcome(store=path, cache_hit=path.stat().st_mtime < started, dataset=dataset, registered=registered)
 
+
+def _register_if_changed(workdir: Workdir, name: str, dataset) -> bool:
+    """Register `dataset` under `name` unless exactly this manifest and root are registered already."""
+    from benchmark.datasets.registry import register_dataset, registered_source
+
+    source = registered_source(workdir, name)
+    if source and source.get("digest") == digest_of_manifest(dataset.manifest) \
+            and source.get("root") == str(Path(dataset.root).resolve()):
+        return False
+    register_dataset(workdir, name, dataset)
+    return True

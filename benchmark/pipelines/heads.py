@@ -94,6 +94,45 @@ def align_task_to_store(task, store) -> AlignedData:
     return AlignedData(task=task, frame=frame, store_rows=rows[~excluded_mask], excluded=excluded)
 
 
+def fresh_store(paths: list, manifest, root, progress: Progress = SILENT):
+    """The newest candidate store whose images are unchanged (an older one can match after an image was put
+    back); the newest one's error when none does."""
+    from cache.embeddings import EmbeddingStore
+
+    first_error = None
+    for path in paths:
+        store = EmbeddingStore.open(path)
+        try:
+            check_images_unchanged(store, manifest, root, progress)
+        except BenchError as error:
+            first_error = first_error or error
+            continue
+        return store
+    raise first_error
+
+
+def check_images_unchanged(store, manifest, root, progress: Progress = SILENT) -> None:
+    """BenchError when an image file changed since the store embedded it (the embeddings would be stale); a
+    note when the files cannot be checked (a store of 0.1, or the dataset folder is gone)."""
+    from cache.fingerprints import changed_rows
+
+    if store.fingerprints is None:
+        progress.note(f"{store.path.name} records no image fingerprints (made by an earlier version); run "
+                      "`bench extract` again to be sure no image changed since")
+        return
+    if not Path(root).is_dir():
+        progress.note(f"the dataset folder {root} is not here: cannot check that its images are unchanged")
+        return
+    by_id = dict(zip(manifest["image_id"].to_list(), manifest["path"].to_list()))
+    paths = [str(Path(root) / by_id.get(image_id, image_id)) for image_id in store.image_ids]
+    changed = changed_rows(paths, store.fingerprints)
+    if changed.size:
+        raise BenchError(
+            f"{changed.size} image(s) changed since {store.path} was extracted (e.g. {paths[changed[0]]}); its "
+            "embeddings would be stale. Run `bench extract` again (only the changed images are decoded again)."
+        )
+
+
 @dataclass
 class HeadInputs:
     """Everything the heads of one request share: the task, the store, aligned rows and their embeddings."""
@@ -115,9 +154,9 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
     from benchmark.core.manifest import manifest_digest
     from benchmark.datasets.registry import load_registered
     from benchmark.tasks import build_task
-    from cache.embeddings import EmbeddingStore, find_store
+    from cache.embeddings import find_stores
 
-    manifest, _ = load_registered(workdir, request.dataset)
+    manifest, root = load_registered(workdir, request.dataset)
     digest = manifest_digest(manifest)
     task = build_task(request.task, manifest, seed=request.seed, **request.task_params)
     if not workdir.model_stores_dir(request.model).is_dir():
@@ -125,7 +164,8 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
 
         if request.model not in REGISTRY:
             get_spec(request.model)  # a misspelt name: list the known encoders rather than suggest extracting it
-    store = EmbeddingStore.open(find_store(workdir, request.model, digest, weights_digest=request.weights_digest))
+    store = fresh_store(find_stores(workdir, request.model, digest, weights_digest=request.weights_digest),
+                        manifest, root, progress)
     aligned = align_task_to_store(task, store)
     if aligned.excluded:
         progress.note(f"{len(aligned.excluded)} task image(s) excluded by the store (undecodable), left out: "
