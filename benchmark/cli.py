@@ -8,12 +8,11 @@ command's function so that `bench --help` stays fast. A `BenchError` is printed 
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import sys
 
 from benchmark import __version__
-from benchmark.core.errors import BenchError
+from benchmark.core.errors import BenchError, os_error_message
 
 COMMAND_MODULES = [
     "benchmark.commands.data",
@@ -96,24 +95,6 @@ def _run(args) -> int:
         err_console.print("[yellow]interrupted[/]")
         return 130
     return int(result or 0)
-
-
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
-
-
-def os_error_message(error: OSError) -> str | None:
-    """One line for the file-system failures a user can fix (disk full, read-only place); None for others."""
-    where = error.filename or "a file"
-    text = str(error)
-    if error.errno in NO_SPACE or "No space left on device" in text or "File too large" in text:
-        return (f"cannot write {where}: no space left (or the file size limit was reached). The partial file was "
-                "removed and nothing else was changed; free some space (or use another --workdir) and run again.")
-    if error.errno in NOT_WRITABLE:
-        return (f"cannot write {where}: it is read-only ({error.strerror}). Choose a writable working directory "
-                "with --workdir DIR or BENCH_HOME; commands that only read (a cache hit, the leaderboard) work as "
-                "they are.")
-    return None
 
 
 if __name__ == "__main__":

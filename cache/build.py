@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmark.core.atomic import remove_stale_temporaries
 from benchmark.core.distributed import SINGLE, Ranks
-from benchmark.core.errors import BenchError
+from benchmark.core.errors import BenchError, os_error_message
 from benchmark.core.progress import SILENT, Progress
 from cache.locking import exclusive
 from cache.shards import PartsFolder, ShardPlan
@@ -80,6 +80,10 @@ def _compute_and_assemble(what, parts: PartsFolder, plan: ShardPlan, compute_sha
         compute_shards(parts.missing(plan.assigned(ranks.rank, ranks.world_size)))
     except BenchError as failure:
         error = str(failure)
+    except OSError as failure:  # a full disk on any rank stops every rank, with one message
+        error = os_error_message(failure)
+        if error is None:
+            raise
     _raise_first(ranks.gather(error))
 
     error = None
@@ -94,4 +98,8 @@ def _compute_and_assemble(what, parts: PartsFolder, plan: ShardPlan, compute_sha
             parts.remove()
         except BenchError as failure:
             error = str(failure)
+        except OSError as failure:
+            error = os_error_message(failure)
+            if error is None:
+                raise
     _raise_first(ranks.gather(error))

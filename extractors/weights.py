@@ -212,13 +212,48 @@ def _is_torch_zip(path: Path) -> bool:
         return any(name.endswith("data.pkl") for name in archive.namelist())
 
 
+REFUSED = (
+    "{path} holds objects that are not tensors (safe loading refused them: {reason}). Loading it would unpickle "
+    "arbitrary objects, and unpickling can run code hidden in the file. Refused. Use a safetensors / plain "
+    "state_dict release of the same weights, or pass --trust-checkpoint only if you trust where the file came from."
+)
+UNREADABLE = "{path} cannot be read as a checkpoint ({reason}): the file is truncated or corrupt, or not a checkpoint. Download it again."
+
+
 def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) -> Any:
     """Load a checkpoint file safely: safetensors, or torch.load(weights_only=True).
 
     TorchScript archives and pickles with arbitrary objects are refused with a BenchError unless
-    `trust_checkpoint` is True (only for files from a source you trust: unpickling can run code).
+    `trust_checkpoint` is True (only for files from a source you trust: unpickling can run code). An empty,
+    truncated or corrupt file is one BenchError naming it.
     """
     path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"checkpoint {path} not found")
+    if path.stat().st_size == 0:
+        raise BenchError(f"{path} is empty (0 bytes): the download did not finish. Download it again.")
+    try:
+        return _read(path, trust_checkpoint)
+    except BenchError:
+        raise
+    except Exception as error:  # torch, zipfile and safetensors raise many kinds for a damaged file
+        raise BenchError(UNREADABLE.format(path=path, reason=_first_line(error))) from None
+
+
+def _unsafe_global(error: Exception) -> str:
+    """The object torch's safe loader refused (e.g. "posix.system"), as it names it."""
+    import re
+
+    match = re.search(r"GLOBAL ([\w.]+)", str(error))
+    return f"the pickled object {match.group(1)} is not allowed" if match else _first_line(error)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _read(path: Path, trust_checkpoint: bool) -> Any:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -236,19 +271,15 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if not trust_checkpoint:
-            from extractors.lightning_checkpoint import load_with_inert_configs
+        if trust_checkpoint:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        from extractors.lightning_checkpoint import load_with_inert_configs
 
-            try:  # Lightning checkpoints (GLoRIA): pickled configs become inert placeholders, nothing runs
-                return load_with_inert_configs(path)[0]
-            except pickle.UnpicklingError:
-                pass
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise BenchError(
-                f"{path} needs arbitrary unpickling to load (safe loading said: {first_line}). Refused. "
-                "Pass --trust-checkpoint only if you trust where the file came from."
-            ) from None
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:  # Lightning checkpoints (GLoRIA): pickled configs become inert placeholders, nothing runs
+            return load_with_inert_configs(path)[0]
+        except (pickle.UnpicklingError, ValueError, RuntimeError, EOFError):
+            pass
+        raise BenchError(REFUSED.format(path=path, reason=_unsafe_global(error))) from None
 
 
 def unwrap_state_dict(checkpoint: Any, *, path: str | os.PathLike, keys: tuple[str, ...] = ("state_dict",)) -> dict:
@@ -263,7 +294,8 @@ def unwrap_state_dict(checkpoint: Any, *, path: str | os.PathLike, keys: tuple[s
     if not_tensors:
         raise BenchError(
             f"{path}: entries that are not tensors: {not_tensors[:MAX_LISTED_KEYS]}; "
-            "this does not look like a state_dict for this encoder."
+            "this does not look like a state_dict for this encoder (objects that could run code are never "
+            "unpickled without --trust-checkpoint, so what is left of them here is inert)."
         )
     return state
 

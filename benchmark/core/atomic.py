@@ -32,6 +32,10 @@ def atomic_output(target: str | os.PathLike) -> Iterator[Path]:
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
+    except OSError as error:
+        if error.filename is None and error.errno is not None:  # a write through a file object names no file
+            raise OSError(error.errno, error.strerror or os.strerror(error.errno), str(target)) from error
+        raise
     finally:
         if temporary.exists():
             temporary.unlink()

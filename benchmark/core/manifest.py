@@ -46,7 +46,7 @@ def validate_manifest(frame: pl.DataFrame, *, source: str = "manifest") -> pl.Da
         raise BenchError(
             f"{source}: columns do not match the canonical manifest (missing: {missing or 'none'}, "
             f"unexpected: {extra or 'none'}; order must be {list(MANIFEST_COLUMNS)}). "
-            "Rebuild it with the dataset adapter (e.g. `bench data check --dataset nih --root DIR`)."
+            "Rebuild it with the dataset adapter (e.g. `bench data check --dataset nih --root DIR --register nih`)."
         )
     wrong = [f"{name} is {frame.schema[name]}, expected {dtype}" for name, dtype in MANIFEST_SCHEMA.items() if frame.schema[name] != dtype]
     if wrong:

@@ -26,6 +26,8 @@ from benchmark.core.schema import EVALUATED_SPLITS, LABEL_PREFIX, PROBABILITY_PR
 
 GROUP_COLUMNS = ("patient_id", "sex", "age")
 PROBABILITY_TOLERANCE = 1e-6
+SUM_TOLERANCE = 1e-3
+"""How far a single-label row's probabilities may sum from 1 (float32 softmax outputs, rounding in CSV files)."""
 
 
 # ----------------------------------------------------------------------------------------------- frame
@@ -201,3 +203,19 @@ def _check_groups(frame: pl.DataFrame, source: str) -> list[pl.Expr]:
             raise BenchError(f"{source}: age is {value!r} at {_first_bad(frame, bad)}; use years >= 0 or null")
         casts.append(pl.col("age").cast(pl.Float64))
     return casts
+
+
+def check_single_label_sums(frame: pl.DataFrame, *, source: str = "predictions") -> None:
+    """A single-label run's probabilities are a softmax: every row sums to 1 (BenchError naming the first row
+    that does not, and what to do)."""
+    classes = prediction_classes(frame)
+    totals = frame.select(pl.sum_horizontal([pl.col(PROBABILITY_PREFIX + c) for c in classes])).to_series()
+    bad = (totals - 1.0).abs() > SUM_TOLERANCE
+    if bad.any():
+        position = int(bad.arg_true()[0])
+        raise BenchError(
+            f"{source}: the probabilities of {_first_bad(frame, bad)} sum to {totals[position]:.4g}, not 1; a "
+            f"single-label task (one y_ = 1 per row) needs softmax probabilities over its {len(classes)} classes. "
+            "Write softmax outputs, or, if the classes are independent (multi-label), write the file from a "
+            "multi-label task (its run record says task_kind 'multi')."
+        )

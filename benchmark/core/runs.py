@@ -28,7 +28,12 @@ import polars as pl
 from benchmark.core.atomic import atomic_output
 from benchmark.core.errors import BenchError
 from benchmark.core.identity import finite_or_none
-from benchmark.core.predictions import infer_task_kind, prediction_classes, validate_predictions
+from benchmark.core.predictions import (
+    check_single_label_sums,
+    infer_task_kind,
+    prediction_classes,
+    validate_predictions,
+)
 from benchmark.core.schema import RANDOM_INIT
 from benchmark.core.versions import package_versions
 from benchmark.core.workdir import PREDICTIONS_FILE, Workdir, check_name
@@ -125,6 +130,8 @@ def _complete(record: RunRecord, frame: pl.DataFrame, path: Path) -> RunRecord:
         )
     record.classes = classes
     record.task_kind = record.task_kind or infer_task_kind(frame)
+    if record.task_kind == "single":
+        check_single_label_sums(frame, source=str(path))
     record.created = record.created or _utc_now().isoformat(timespec="seconds")
     record.versions = record.versions or package_versions()
     record.schema_version = SCHEMA_VERSION
@@ -150,8 +157,13 @@ def write_predictions(path, frame: pl.DataFrame, record: RunRecord, *, force: bo
     table = frame.to_arrow()
     schema_metadata = dict(table.schema.metadata or {})
     schema_metadata[METADATA_KEY.encode()] = encoded.encode()
-    with atomic_output(path) as temporary:
-        pq.write_table(table.replace_schema_metadata(schema_metadata), temporary)
+    try:
+        with atomic_output(path) as temporary:
+            pq.write_table(table.replace_schema_metadata(schema_metadata), temporary)
+    except BaseException:
+        if path.parent.is_dir() and not any(path.parent.iterdir()):
+            path.parent.rmdir()  # the run folder `new_run_path` reserved for this file: leave nothing behind
+        raise
     return path
 
 
@@ -171,6 +183,8 @@ def read_predictions(path) -> tuple[pl.DataFrame, RunRecord]:
         record = RunRecord.from_json(stored)
     record.classes = record.classes or prediction_classes(frame)
     record.task_kind = record.task_kind or infer_task_kind(frame)
+    if record.task_kind == "single":
+        check_single_label_sums(frame, source=str(path))
     return frame, record
 
 

@@ -110,10 +110,26 @@ def _find_csv(root: Path, report: dict) -> Path:
     return present[0]
 
 
+def _header(csv_path: Path) -> list[str]:
+    """The CSV's column names; BenchError for a file that is not UTF-8 text (gzip, binary, another encoding)."""
+    with open(csv_path, "rb") as handle:
+        start = handle.read(4096)
+    if start[:2] == b"\x1f\x8b":
+        raise BenchError(f"{csv_path} is gzip-compressed; decompress it (gunzip) so that it is a plain CSV.")
+    try:
+        with open(csv_path, encoding="utf-8-sig", newline="") as handle:
+            line = handle.readline()
+    except UnicodeDecodeError as error:
+        raise BenchError(f"{csv_path} is not UTF-8 text (byte {error.start} of the first line is {start[error.start:error.start + 1]!r}); "
+                         "it may be binary, compressed or in another encoding. Re-download the CSV or save it as UTF-8.") from None
+    if "\x00" in line:
+        raise BenchError(f"{csv_path} holds binary data, not a CSV; re-download the metadata file.")
+    return [name.strip() for name in line.rstrip("\r\n").split(",")]
+
+
 def _read_metadata(csv_path: Path) -> pl.DataFrame:
     """The CSV as strings, columns named by our keys, plus `row` (the line number in the file)."""
-    with open(csv_path, encoding="utf-8-sig", newline="") as handle:
-        header = [name.strip() for name in handle.readline().rstrip("\r\n").split(",")]
+    header = _header(csv_path)
     positions = {}
     for key, accepted in REQUIRED_COLUMNS.items():
         found = [i for i, name in enumerate(header) if name in accepted]

@@ -54,7 +54,7 @@ def load_registered(workdir: Workdir | str | os.PathLike, name: str) -> tuple[pl
         known = sorted(path.name for path in workdir.datasets_dir.glob("*") if (path / "manifest.parquet").is_file())
         raise BenchError(
             f"no dataset {name!r} is registered in {workdir} (known: {', '.join(known) or 'none'}). "
-            f"Run `bench extract --dataset {name} --root DIR ...` (or `bench data check --dataset {name} --root DIR`) first."
+            f"Run `bench extract --dataset {name} --root DIR ...` (or `bench data check --dataset {name} --root DIR --register {name}`: a check registers only with --register) first."
         )
     try:
         source = json.loads(source_path.read_text())
