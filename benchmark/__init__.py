@@ -1,3 +1,3 @@
 """cxr-fairbench: how well, and how fairly, CLIP-like foundation models classify chest X-rays."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
