@@ -1,10 +1,10 @@
 """The canonical manifest: one row per image, the same columns for every dataset.
 
 Columns, in order: `image_id`, `path` (relative to the dataset root, posix), `patient_id`, `sex` ("F"/"M"/null),
-`age` (years, null when invalid), `view`, `split` ("train"/"val"/"test"), `race` (one of `RACES` or null) and
-`insurance` (one of `INSURANCES` or null), then one Int8 column per name in `ALL_LABEL_COLUMNS`: 1, 0, or null
-(uncertain and masked, or a finding the dataset does not label: NIH leaves the CheXpert-only columns null,
-CheXpert and MIMIC the NIH-only ones). `manifest_digest` fingerprints a manifest so that caches built from it
+`age` (years, null when invalid), `view`, `split` ("train"/"val"/"test"), then one Int8 column per name in
+`ALL_LABEL_COLUMNS`: 1, 0, or null (uncertain and masked, or a finding the dataset does not label: NIH leaves
+the CheXpert-only columns null, CheXpert and MIMIC the NIH-only ones), then `race` (one of `RACES` or null) and
+`insurance` (one of `INSURANCES` or null), last so that the columns of earlier versions keep their positions. `manifest_digest` fingerprints a manifest so that caches built from it
 are reused only for exactly the same rows.
 
 Manifests written before `race`, `insurance` and the CheXpert-only label columns existed are upgraded on read
@@ -28,10 +28,9 @@ META_SCHEMA: dict[str, pl.DataType] = {
     "age": pl.Float64,
     "view": pl.Utf8,
     "split": pl.Utf8,
-    "race": pl.Utf8,
-    "insurance": pl.Utf8,
 }
-MANIFEST_SCHEMA: dict[str, pl.DataType] = {**META_SCHEMA, **{name: pl.Int8 for name in ALL_LABEL_COLUMNS}}
+ATTRIBUTE_SCHEMA: dict[str, pl.DataType] = {name: pl.Utf8 for name in ATTRIBUTE_COLUMNS}
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {**META_SCHEMA, **{name: pl.Int8 for name in ALL_LABEL_COLUMNS}, **ATTRIBUTE_SCHEMA}
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA)
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(ATTRIBUTE_COLUMNS) + tuple(n for n in ALL_LABEL_COLUMNS if n not in LABEL_COLUMNS)
 """Columns added after the first manifest version: missing ones are added as null on read, and while they hold

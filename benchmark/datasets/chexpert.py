@@ -70,6 +70,7 @@ def load_chexpert(root: str | os.PathLike, options: LoadOptions = LoadOptions())
     if test is not None:
         parts.append(_read_split(test, "test", options, report))
     frame = pl.concat(parts, how="diagonal_relaxed")
+    report["metadata"] = ", ".join(entry["file"] for entry in report["files"].values())
     check_patient_splits(frame.with_columns(split=pl.col("file")), source=str(release), what="patient")
     frame = _assign_splits(frame, test is not None, options, report)
     frame = keep_views(frame, pl.col("frontal"), options, report)
@@ -165,6 +166,7 @@ def _join_demographics(frame: pl.DataFrame, release: Path, options: LoadOptions,
                                f"{path.name} ({disagree.height} images); the label files' value is kept")
     unmatched = frame.filter(pl.col("demo_found").is_null())["patient_id"].n_unique()
     report["demographics"] = {"file": path.name, "patients_in_file": demo.height, "patients_without_row": unmatched}
+    report["metadata"] += f", {path.name}"
     if unmatched:
         report["notes"].append(f"{unmatched} patients have no row in {path.name}: their race is unknown")
     return frame.with_columns(sex=pl.coalesce("sex", "demo_sex"), age=pl.coalesce("age", "demo_age")).drop(

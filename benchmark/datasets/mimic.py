@@ -61,6 +61,8 @@ def load_mimic(root: str | os.PathLike, options: LoadOptions = LoadOptions()) ->
     folder = paths["metadata"].parent
     report: dict = {"root": str(folder), "notes": [], "uncertain": options.uncertain, "labeler": options.labeler,
                     "files": {kind: path.name for kind, path in paths.items()}}
+    report["metadata"] = ", ".join(path.name for path in paths.values())
+    report["split_source"] = f"official ({paths['split'].name}; validate = val), patient-disjoint"
     frame = _images(paths["metadata"], paths["split"], report)
     frame = _attach_labels(frame, paths[options.labeler], options, report)
     frame = keep_views(frame, pl.col("view").is_in(FRONTAL), options, report)

@@ -73,7 +73,7 @@ def expected_weights_digest(name: str, weights) -> str | None:
         return None
 
 
-def cached_store(name: str, manifest_digest: str, *, workdir, weights=None) -> Path | None:
+def cached_store(name: str, manifest_digest: str, *, workdir, weights=None, classes=None) -> Path | None:
     """The complete store `extract(name, ...)` would return, if it already exists; else None."""
     from extractors.registry import get_spec
 
@@ -81,7 +81,7 @@ def cached_store(name: str, manifest_digest: str, *, workdir, weights=None) -> P
     if weights_digest is None:
         return None
     spec = get_spec(name)
-    identity_digest = digest(identity_of(spec, weights_digest, manifest_digest, prompt_sets(spec)))
+    identity_digest = digest(identity_of(spec, weights_digest, manifest_digest, prompt_sets(spec, classes=classes)))
     path = Workdir.of(workdir).embedding_store(name, identity_digest)
     return path if is_complete_store(path, identity_digest) else None
 
@@ -101,9 +101,11 @@ def extract(
     progress: Progress = SILENT,
     wait: bool = True,
     shard_rows: int = EMBED_SHARD_ROWS,
+    classes=None,
 ) -> Path:
     """Embed every image of `manifest` (files under `root`) with `model` (a registry name, or an `Encoder`);
-    return the path of the complete store. See the module docstring."""
+    return the path of the complete store. See the module docstring. `classes`: the classes whose prompts the
+    store embeds (default NIH's label columns; `Adapter.prompt_classes` for other datasets)."""
     if batch_size < 1:
         raise BenchError(f"--batch-size must be at least 1, got {batch_size}")
     if workers < 0:
@@ -114,7 +116,7 @@ def extract(
     manifest_digest = digest_of_manifest(manifest)
     with process_group(device) as (ranks, device):
         if isinstance(model, str):
-            hit = ranks.share(cached_store(model, manifest_digest, workdir=workdir, weights=weights))
+            hit = ranks.share(cached_store(model, manifest_digest, workdir=workdir, weights=weights, classes=classes))
             if hit is not None:
                 return hit
             from extractors import load_encoder
@@ -123,7 +125,7 @@ def extract(
         else:
             encoder = model.to(device)
         job = _StoreJob(encoder, manifest, Path(root), workdir, manifest_digest, ranks=ranks,
-                        progress=progress if ranks.is_main else SILENT, wait=wait, shard_rows=shard_rows)
+                        progress=progress if ranks.is_main else SILENT, wait=wait, shard_rows=shard_rows, classes=classes)
         return job.run(batch_size=batch_size, workers=workers, skip_bad=skip_bad)
 
 
@@ -131,10 +133,10 @@ class _StoreJob:
     """One store to build: its identity and path, the pixel store it reads, and the build protocol."""
 
     def __init__(self, encoder, manifest, root: Path, workdir: Workdir, manifest_digest: str, *, ranks: Ranks,
-                 progress: Progress, wait: bool, shard_rows: int):
+                 progress: Progress, wait: bool, shard_rows: int, classes=None):
         self.encoder, self.manifest, self.root, self.workdir = encoder, manifest, root, workdir
         self.manifest_digest, self.ranks, self.progress, self.wait = manifest_digest, ranks, progress, wait
-        self.sets = prompt_sets(encoder.spec, encoder)
+        self.sets = prompt_sets(encoder.spec, encoder, classes)
         self.identity = identity_of(encoder.spec, encoder.weights_digest, manifest_digest, self.sets)
         self.identity_digest = digest(self.identity)
         self.path = workdir.embedding_store(encoder.spec.name, self.identity_digest)
@@ -229,6 +231,20 @@ class ExtractRequest:
     val_fraction: float = 0.1
     split_seed: int = 0
     allow_missing_images: bool = False
+    uncertain: str | None = None
+    views: str | None = None
+    labeler: str | None = None
+    mimic_iv: str | Path | None = None
+    race_map: str | Path | None = None
+
+    def load_options(self):
+        """How the dataset adapter reads the folder (options left None keep the adapter's defaults)."""
+        from benchmark.datasets.common import LoadOptions
+
+        given = {"uncertain": self.uncertain, "views": self.views, "labeler": self.labeler, "mimic_iv": self.mimic_iv,
+                 "race_map": self.race_map}
+        return LoadOptions(val_fraction=self.val_fraction, seed=self.split_seed, allow_missing_images=self.allow_missing_images,
+                           **{key: value for key, value in given.items() if value is not None})
 
 
 @dataclass(frozen=True)
@@ -240,18 +256,19 @@ class ExtractOutcome:
 
 def extract_dataset(request: ExtractRequest, workdir, progress: Progress = SILENT) -> ExtractOutcome:
     """Read the dataset folder, register it in the workdir (rank 0) and extract its embedding store."""
-    from benchmark.datasets.nih import load_nih
+    from benchmark.datasets.adapters import get_adapter, load_dataset
     from benchmark.datasets.registry import register_dataset
 
     workdir = Workdir.of(workdir)
     check_device(request.device)
     started = time.time()
-    dataset = load_nih(request.root, val_fraction=request.val_fraction, seed=request.split_seed,
-                       allow_missing_images=request.allow_missing_images)
+    adapter = get_adapter(request.dataset)
+    dataset = load_dataset(request.dataset, request.root, request.load_options())
     if environment_rank() == 0:  # under torchrun only rank 0 registers
         register_dataset(workdir, request.dataset, dataset)
     path = extract(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
                    trust_checkpoint=request.trust_checkpoint, device=request.device, batch_size=request.batch_size,
-                   workers=request.workers, skip_bad=request.skip_bad, progress=progress, wait=request.wait)
+                   workers=request.workers, skip_bad=request.skip_bad, progress=progress, wait=request.wait,
+                   classes=adapter.prompt_classes)
     return ExtractOutcome(store=path, cache_hit=path.stat().st_mtime < started, dataset=dataset)
 
