@@ -182,6 +182,8 @@ def evaluate(
     compares binned with binned. Point values are always exact. None: exact replicates too (slow).
     `plan`: a `ResamplingPlan` shared by runs on the same test set, to reuse the bootstrap draws.
     `tested_figures`: names of the gap figures to test by permutation (None: every gap figure).
+    `columns`: other group attributes (e.g. race, insurance), name -> one value per image (None: unknown, never a
+    group); a column given as None has no values at all, and its attributes are left out like missing sex / age.
     """
     classes = tuple(classes)
     y, p = _check_inputs(y_test, p_test, kind, classes)
@@ -196,7 +198,7 @@ def evaluate(
     if "sex" in attributes and "age" in attributes and "sex_age" not in attributes and sex is not None and age is not None:
         attributes.append("sex_age")  # the seed study's F1 gaps are means over sex x age cells
     available = {"sex": sex is not None, "age": age is not None}
-    available.update({name: True for name in (columns or {})})
+    available.update({name: values is not None for name, values in (columns or {}).items()})  # None: no values
     unavailable = []
     for attribute in list(attributes):
         parts = [attribute] if attribute in available else attribute.split("_")
@@ -207,7 +209,8 @@ def evaluate(
             unavailable.append(attribute)  # no values given (e.g. a file without a sex column): reported
     attributes = [a for a in attributes if a not in unavailable]
     if attributes:
-        groups = build_groups(n=n, sex=sex, age=age, columns=columns, attributes=attributes, age_bins=age_bins,
+        groups = build_groups(n=n, sex=sex, age=age, columns={k: v for k, v in (columns or {}).items() if v is not None},
+                              attributes=attributes, age_bins=age_bins,
                               seed_exact=seed_exact)
     else:
         groups = _overall_only(n)

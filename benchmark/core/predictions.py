@@ -6,6 +6,8 @@ One row per image of the val and test splits:
     patient_id   Utf8 (null allowed)                 optional in files from outside tools
     sex          Utf8 "F" / "M" / null               optional in files from outside tools
     age          Float64 years / null                optional in files from outside tools
+    race         Utf8 one of RACES / null            optional (datasets that record it: CheXpert, MIMIC)
+    insurance    Utf8 one of INSURANCES / null       optional (MIMIC)
     split        Utf8 "val" / "test"
     y_<class>    Int8 0/1, never null                one per class, in the task's class order
     p_<class>    Float64 in [0, 1], never NaN         one per class, same classes as the y_ columns
@@ -22,9 +24,11 @@ import numpy as np
 import polars as pl
 
 from benchmark.core.errors import BenchError
-from benchmark.core.schema import EVALUATED_SPLITS, LABEL_PREFIX, PROBABILITY_PREFIX, SEXES
+from benchmark.core.schema import ATTRIBUTE_COLUMNS, EVALUATED_SPLITS, LABEL_PREFIX, PROBABILITY_PREFIX, SEXES
 
 GROUP_COLUMNS = ("patient_id", "sex", "age")
+EXTRA_GROUP_COLUMNS = tuple(ATTRIBUTE_COLUMNS)
+"""Optional group columns (race, insurance) that the leaderboard passes to the fairness engine when present."""
 PROBABILITY_TOLERANCE = 1e-6
 
 
@@ -48,8 +52,8 @@ def infer_task_kind(frame: pl.DataFrame, recorded: str | None = None) -> str:
 
 
 def prediction_frame(rows: pl.DataFrame, probabilities: np.ndarray, classes) -> pl.DataFrame:
-    """Build a prediction frame from task rows (`image_id`, `patient_id`, `sex`, `age`, `split`, `y_*`)
-    and an [n, C] probability array in the order of `classes`."""
+    """Build a prediction frame from task rows (`image_id`, `patient_id`, `sex`, `age`, `split`, `y_*`, and
+    `race` / `insurance` where the rows have any value) and an [n, C] probability array in the order of `classes`."""
     classes = tuple(classes)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape != (rows.height, len(classes)):
@@ -62,6 +66,8 @@ def prediction_frame(rows: pl.DataFrame, probabilities: np.ndarray, classes) -> 
         pl.col("patient_id").cast(pl.Utf8),
         pl.col("sex").cast(pl.Utf8),
         pl.col("age").cast(pl.Float64),
+        *[pl.col(name).cast(pl.Utf8) for name in EXTRA_GROUP_COLUMNS
+          if name in rows.columns and rows[name].null_count() < rows.height],
         pl.col("split").cast(pl.Utf8),
         *[pl.col(LABEL_PREFIX + c).cast(pl.Int8) for c in classes],
     )
@@ -200,4 +206,12 @@ def _check_groups(frame: pl.DataFrame, source: str) -> list[pl.Expr]:
             value = age[int(bad.arg_true()[0])]
             raise BenchError(f"{source}: age is {value!r} at {_first_bad(frame, bad)}; use years >= 0 or null")
         casts.append(pl.col("age").cast(pl.Float64))
+    for name, allowed in ATTRIBUTE_COLUMNS.items():
+        if name in frame.columns:
+            values = frame[name].cast(pl.Utf8)
+            bad = values.is_not_null() & ~values.is_in(list(allowed))
+            if bad.any():
+                raise BenchError(f"{source}: {name} is {values[int(bad.arg_true()[0])]!r} at {_first_bad(frame, bad)}; "
+                                 f"use one of {list(allowed)} or null (unknown)")
+            casts.append(pl.col(name).cast(pl.Utf8))
     return casts
