@@ -120,9 +120,10 @@ def upgrade_manifest(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
 
 
 def canonical_manifest(frame: pl.DataFrame) -> pl.DataFrame:
-    """The canonical columns of an adapter's frame, in order and cast; optional columns it lacks are null."""
-    missing = [pl.lit(None, dtype=MANIFEST_SCHEMA[name]).alias(name) for name in OPTIONAL_COLUMNS + LABEL_COLUMNS
-               if name not in frame.columns]
+    """The canonical columns of an adapter's frame, in order and cast; nullable columns it lacks (sex, age, view,
+    labels, race, insurance) are null."""
+    nullable = ("sex", "age", "view") + OPTIONAL_COLUMNS + LABEL_COLUMNS
+    missing = [pl.lit(None, dtype=MANIFEST_SCHEMA[name]).alias(name) for name in nullable if name not in frame.columns]
     return frame.with_columns(missing).select(MANIFEST_COLUMNS).cast(MANIFEST_SCHEMA)
 
 
