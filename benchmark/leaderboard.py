@@ -154,6 +154,14 @@ def evaluate_run(run: RunInput, **options):
                     age=age, columns=columns, y_val=y_val, p_val=p_val, **options)
 
 
+def note_unknown_values(ranked: RankedRun) -> None:
+    from benchmark.ui import err_console
+
+    for name, count in unknown_values(ranked.run, ranked.report.options.get("attributes", ())).items():
+        err_console.print(f"[yellow]note[/] {ranked.run.name}: {name} unknown for {count} of {ranked.report.n_test} test "
+                          f"images; they are left out of the {name} groups (never merged into one)", highlight=False)
+
+
 def unknown_values(run: RunInput, attributes) -> dict[str, int]:
     """Test images whose value of a requested extra attribute (race, insurance) is unknown: left out of that
     attribute's groups, never merged into one."""
@@ -219,11 +227,7 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
 
             err_console.print(f"[yellow]note[/] {r.run.source}: no values for {', '.join(missing)} "
                               f"(add sex / age columns); those groups and their figures are left out", highlight=False)
-        for name, count in unknown_values(r.run, r.report.options.get("attributes", ())).items():
-            from benchmark.ui import err_console
-
-            err_console.print(f"[yellow]note[/] {r.run.name}: {name} unknown for {count} of {r.report.n_test} test images; "
-                              f"they are left out of the {name} groups (never merged into one)", highlight=False)
+        note_unknown_values(r)
     known = sorted({name for r in ranked for name in r.report.figures})
     if rank_by not in known:
         message = ERR_DEFAULT_RANK if rank_by == DEFAULT_RANK else ERR_RANK

@@ -21,7 +21,11 @@ def register(subparsers, common) -> None:
     )
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
     parser.set_defaults(func=lambda args: _missing_action(parser))
+    _register_synth(actions, common)
+    _register_check(actions, common)
 
+
+def _register_synth(actions, common) -> None:
     synth = actions.add_parser(
         "synth",
         parents=[common],
@@ -67,6 +71,8 @@ def register(subparsers, common) -> None:
                        help="mimic: MIMIC-IV 2.x (hosp/, race) or 1.0 (core/, ethnicity)")
     synth.set_defaults(func=run_synth)
 
+
+def _register_check(actions, common) -> None:
     check = actions.add_parser(
         "check",
         parents=[common],

@@ -294,7 +294,7 @@ def write_synthetic(
         raise BenchError(f"seed_class_share {seed_class_share} must be between 0 and 0.9.")
     effects = parse_effects(effects)
     out = Path(out).expanduser()
-    _prepare_folder(out, overwrite)
+    prepare_folder(out, overwrite)
 
     rng = np.random.default_rng(seed)
     images = _sample_population(n, rng)
@@ -314,7 +314,12 @@ def write_synthetic(
     return out
 
 
-def _prepare_folder(out: Path, overwrite: bool) -> None:
+NIH_OWNED = (CSV_NAME, "train_val_list.txt", "test_list.txt", "images")
+
+
+def prepare_folder(out: Path, overwrite: bool, owned: tuple[str, ...] = NIH_OWNED) -> None:
+    """`out` must be empty or absent; with `overwrite`, a synthetic dataset there (it has synthetic_effects.json)
+    loses the entries of its layout (`owned`, files or folders) and nothing else."""
     if out.exists() and not out.is_dir():
         raise BenchError(f"--out {out} is a file; give a folder.")
     if out.is_dir() and any(out.iterdir()):
@@ -322,9 +327,11 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
             raise BenchError(f"--out {out} is not empty; choose a new folder or pass --overwrite to replace a synthetic dataset there.")
         if not (out / EFFECTS_NAME).is_file():
             raise BenchError(f"--out {out} holds files that are not a synthetic dataset (no {EFFECTS_NAME}); refusing to overwrite it.")
-        for name in (CSV_NAME, EFFECTS_NAME, "train_val_list.txt", "test_list.txt"):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "images", ignore_errors=True)
+        for name in (*owned, EFFECTS_NAME):
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+            else:
+                (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
 

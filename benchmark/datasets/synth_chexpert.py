@@ -28,10 +28,10 @@ import polars as pl
 from benchmark.core.errors import BenchError
 from benchmark.core.progress import SILENT, Progress
 from benchmark.datasets.splits import split_patients
-from benchmark.datasets.synth import _render_all, parse_effects
+from benchmark.datasets.synth import EFFECTS_NAME, parse_effects, prepare_folder
 from benchmark.datasets.synth_population import (
-    EFFECTS_NAME, CxrEffect, effects_record, label_text, marginals, plant_underdiagnosis, prepare_output,
-    render_jobs, sample_population, table,
+    CxrEffect, effects_record, label_text, marginals, plant_underdiagnosis,
+    render_images, sample_population, table,
 )
 
 RELEASE = "CheXpert-v1.0-small"
@@ -50,7 +50,7 @@ def write_chexpert_synthetic(
     _check(n, size, demographics)
     effects = parse_effects(effects, CxrEffect)
     out = Path(out).expanduser()
-    prepare_output(out, overwrite, (RELEASE, f"{DEMO_NAME}.xlsx", f"{DEMO_NAME}.csv"))
+    prepare_folder(out, overwrite, (RELEASE, f"{DEMO_NAME}.xlsx", f"{DEMO_NAME}.csv"))
     population = sample_population(n, "chexpert", seed)
     plant_underdiagnosis(population, effects, seed)
     file_of_patient, number = _files(population, test_set, seed)
@@ -60,11 +60,8 @@ def write_chexpert_synthetic(
     _write_label_files(release, population, images, seed)
     _write_demographics(out, population, number, demographics, seed)
     if not metadata_only:
-        paths = [str(release / p) for p in images["relative"].to_list()]
-        for path in {os.path.dirname(p) for p in paths}:
-            os.makedirs(path, exist_ok=True)
-        jobs = render_jobs(population, effects, images["study"].to_numpy(), paths, images["ap"].to_numpy(), size=size, seed=seed)
-        _render_all(jobs, workers, progress)
+        render_images(population, effects, release, images["relative"].to_list(), images["study"].to_numpy(),
+                      images["ap"].to_numpy(), size=size, seed=seed, workers=workers, progress=progress)
     keys = [f"patient{number[p]:05d}/study{s}" for p, s in zip(population.patient, population.study)]
     record = effects_record(population, effects, layout="chexpert", n=n, size=size, seed=seed, keys=keys)
     (out / EFFECTS_NAME).write_text(json.dumps(record, indent=1))

@@ -30,10 +30,10 @@ from benchmark.core.errors import BenchError
 from benchmark.core.progress import SILENT, Progress
 from benchmark.datasets.labels import BLANK
 from benchmark.datasets.splits import split_patients
-from benchmark.datasets.synth import _render_all, parse_effects
+from benchmark.datasets.synth import EFFECTS_NAME, parse_effects, prepare_folder
 from benchmark.datasets.synth_population import (
-    EFFECTS_NAME, CxrEffect, effects_record, label_text, marginals, plant_underdiagnosis, prepare_output,
-    render_jobs, sample_population, table, write_csv_gz,
+    CxrEffect, effects_record, label_text, marginals, plant_underdiagnosis,
+    render_images, sample_population, table, write_csv_gz,
 )
 
 RELEASE = "mimic-cxr-jpg"
@@ -54,7 +54,7 @@ def write_mimic_synthetic(
         raise BenchError(f"--n {n} must be at least 1, --size {size} 16-4096 px, the MIMIC-IV version 1 or 2.")
     effects = parse_effects(effects, CxrEffect)
     out = Path(out).expanduser()
-    prepare_output(out, overwrite, (RELEASE, MIMIC_IV))
+    prepare_folder(out, overwrite, (RELEASE, MIMIC_IV))
     population = sample_population(n, "mimic", seed)
     plant_underdiagnosis(population, effects, seed)
     rng = np.random.default_rng([seed, 23])
@@ -63,11 +63,8 @@ def write_mimic_synthetic(
     images = _write_release(release, population, ids, rng, seed)
     _write_mimic_iv(out / MIMIC_IV, population, ids, rng, mimic_iv_version)
     if not metadata_only:
-        paths = [str(release / p) for p in images["path"].to_list()]
-        for folder in {os.path.dirname(p) for p in paths}:
-            os.makedirs(folder, exist_ok=True)
-        jobs = render_jobs(population, effects, images["study"].to_numpy(), paths, images["ap"].to_numpy(), size=size, seed=seed)
-        _render_all(jobs, workers, progress)
+        render_images(population, effects, release, images["path"].to_list(), images["study"].to_numpy(),
+                      images["ap"].to_numpy(), size=size, seed=seed, workers=workers, progress=progress)
     keys = [str(value) for value in ids["study_id"]]
     record = effects_record(population, effects, layout="mimic", n=n, size=size, seed=seed, keys=keys)
     record["mimic_iv_version"] = mimic_iv_version

@@ -24,11 +24,13 @@ Every flipped study is listed in the layout's `synthetic_effects.json`, so the t
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from benchmark.core.schema import CHEXPERT_LABELS, NO_FINDING
 from benchmark.datasets.labels import BLANK
@@ -180,6 +182,17 @@ def plant_underdiagnosis(population: Population, effects, seed: int) -> None:
     population.codes[flipped, CHEXPERT_LABELS.index(NO_FINDING)] = 1
 
 
+def render_images(population: Population, effects, folder: Path, relative: list[str], image_study: np.ndarray,
+                  ap_view: np.ndarray, *, size: int, seed: int, workers: int, progress) -> None:
+    """Draw every image (`relative` paths under `folder`) as a phantom of its study (see `render_jobs`)."""
+    from benchmark.datasets.synth import _render_all
+
+    paths = [str(folder / path) for path in relative]
+    for parent in {os.path.dirname(path) for path in paths}:
+        os.makedirs(parent, exist_ok=True)
+    _render_all(render_jobs(population, effects, image_study, paths, ap_view, size=size, seed=seed), workers, progress)
+
+
 def render_jobs(population: Population, effects, image_study: np.ndarray, paths: list[str], ap_view: np.ndarray,
                 *, size: int, seed: int) -> list[tuple]:
     """Jobs for `benchmark.datasets.synth._render_job`: one phantom per image, drawn from its study's true
@@ -224,7 +237,6 @@ def effects_record(population: Population, effects, *, layout: str, n: int, size
 
 
 LABEL_TEXT = {1: "1.0", 0: "0.0", -1: "-1.0", BLANK: None}
-EFFECTS_NAME = "synthetic_effects.json"
 
 
 def label_text(codes: np.ndarray) -> dict[str, np.ndarray]:
@@ -233,29 +245,6 @@ def label_text(codes: np.ndarray) -> dict[str, np.ndarray]:
     for code, value in LABEL_TEXT.items():
         text[codes == code] = value
     return {name.replace("_", " "): text[:, i] for i, name in enumerate(CHEXPERT_LABELS)}
-
-
-def prepare_output(out: Path, overwrite: bool, owned: tuple[str, ...]) -> None:
-    """`out` must be empty or absent; with `overwrite`, a synthetic layout there (it has synthetic_effects.json)
-    loses the entries in `owned`, and nothing else is touched."""
-    import shutil
-
-    from benchmark.core.errors import BenchError
-
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"--out {out} is a file; give a folder.")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise BenchError(f"--out {out} is not empty; choose a new folder or pass --overwrite to replace a synthetic dataset there.")
-        if not (out / EFFECTS_NAME).is_file():
-            raise BenchError(f"--out {out} holds files that are not a synthetic dataset (no {EFFECTS_NAME}); refusing to overwrite it.")
-        for name in (*owned, EFFECTS_NAME):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def write_csv_gz(frame, path: Path) -> None:
@@ -267,9 +256,7 @@ def write_csv_gz(frame, path: Path) -> None:
         frame.write_csv(handle)
 
 
-def table(columns: dict) -> "pl.DataFrame":
+def table(columns: dict) -> pl.DataFrame:
     """A polars frame of numpy columns; object (text) columns become strings, None written as an empty field."""
-    import polars as pl
-
     return pl.DataFrame([pl.Series(name, np.asarray(values).tolist(), dtype=pl.Utf8) if np.asarray(values).dtype == object
                          else pl.Series(name, values) for name, values in columns.items()])
