@@ -85,8 +85,11 @@ def load_chexpert(root: str | os.PathLike, options: LoadOptions = LoadOptions())
 def _read_split(path: Path, split: str, options: LoadOptions, report: dict) -> pl.DataFrame:
     """One CSV of the release: paths, patients, sex, age, views and labels (the release's columns, checked)."""
     rows = read_table(path, TEST_COLUMNS if split == "test" else CSV_COLUMNS, what="CheXpert label file")
-    rows = rows.filter(~pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in rows.columns if c != "row"]))
-    relative = rows["Path"].str.strip_chars().str.replace(r"^CheXpert-v1\.0[^/]*/", "")
+    blank = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in rows.columns if c != "row"])
+    if rows.filter(blank).height:
+        report["notes"].append(f"{path.name}: {rows.filter(blank).height} blank lines skipped")
+        rows = rows.filter(~blank)
+    relative = rows["Path"].fill_null("").str.strip_chars().str.replace(r"^CheXpert-v1\.0[^/]*/", "")
     rows = rows.with_columns(path=relative)
     fail_rows(path, rows.filter(~pl.col("path").str.contains(PATH_PATTERN) | pl.col("path").str.contains(r"(^|/)\.\.(/|$)")), "Path",
               "Path values not of the form [CheXpert-v1.0*/]SPLIT/patientN/studyN/viewN_frontal.jpg",

@@ -58,8 +58,10 @@ def _patients(path: Path) -> pl.DataFrame:
     fail_rows(path, rows.filter(~gender.is_in(list(GENDERS))), "gender", "unknown gender values", "Use F, M or blank.")
     anchor_age = rows["anchor_age"].str.strip_chars().cast(pl.Float64, strict=False)
     anchor_year = rows["anchor_year"].str.strip_chars().cast(pl.Int64, strict=False)
-    fail_rows(path, rows.filter(anchor_age.is_null() & rows["anchor_age"].is_not_null()), "anchor_age",
-              "anchor_age values that are not numbers", "Re-download the table.")
+    for column, values in (("anchor_age", anchor_age), ("anchor_year", anchor_year)):
+        given = rows[column].is_not_null() & (rows[column].str.strip_chars() != "")
+        fail_rows(path, rows.filter(values.is_null() & given), column, f"{column} values that are not numbers",
+                  "Re-download the table.")
     return pl.DataFrame({"subject_id": rows["subject_id"], "sex": gender.replace_strict(GENDERS, return_dtype=pl.Utf8),
                          "anchor_age": anchor_age, "anchor_year": anchor_year})
 
