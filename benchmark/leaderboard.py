@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.errors import BenchError
-from benchmark.core.predictions import EXTRA_GROUP_COLUMNS
+from benchmark.core.predictions import extra_group_values, unknown_group_values
 from benchmark.core.schema import label_column, probability_column
 
 DEFAULT_RANK = "worst_f1_gap"
@@ -148,29 +148,8 @@ def evaluate_run(run: RunInput, **options):
         sex = None
     if age is not None and all(v is None for v in age):
         age = None
-    columns = {name: test[name].to_list() if name in test.columns and test[name].null_count() < test.height else None
-               for name in EXTRA_GROUP_COLUMNS}  # race, insurance: None when the file has no values
     return evaluate(y_test=y_test, p_test=p_test, kind=kind, classes=classes, patient_ids=patients, sex=sex,
-                    age=age, columns=columns, y_val=y_val, p_val=p_val, **options)
-
-
-def note_unknown_values(ranked: RankedRun) -> None:
-    from benchmark.ui import err_console
-
-    for name, count in unknown_values(ranked.run, ranked.report.options.get("attributes", ())).items():
-        err_console.print(f"[yellow]note[/] {ranked.run.name}: {name} unknown for {count} of {ranked.report.n_test} test "
-                          f"images; they are left out of the {name} groups (never merged into one)", highlight=False)
-
-
-def unknown_values(run: RunInput, attributes) -> dict[str, int]:
-    """Test images whose value of a requested extra attribute (race, insurance) is unknown: left out of that
-    attribute's groups, never merged into one."""
-    import polars as pl
-
-    test = run.frame.filter(pl.col("split") == "test")
-    wanted = {part for attribute in attributes for part in attribute.split("_")}
-    return {name: test[name].null_count() for name in EXTRA_GROUP_COLUMNS
-            if name in wanted and name in test.columns and test[name].null_count()}
+                    age=age, columns=extra_group_values(test), y_val=y_val, p_val=p_val, **options)
 
 
 def rank_key(name: str):
@@ -227,7 +206,11 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
 
             err_console.print(f"[yellow]note[/] {r.run.source}: no values for {', '.join(missing)} "
                               f"(add sex / age columns); those groups and their figures are left out", highlight=False)
-        note_unknown_values(r)
+        notes = unknown_group_values(r.run.frame, r.report.options.get("attributes", ()))
+        if notes:  # race / insurance unknown for some test images: reported, never a group
+            from benchmark.ui import err_console
+
+            err_console.print("\n".join(f"[yellow]note[/] {r.run.name}: {note}" for note in notes), highlight=False)
     known = sorted({name for r in ranked for name in r.report.figures})
     if rank_by not in known:
         message = ERR_DEFAULT_RANK if rank_by == DEFAULT_RANK else ERR_RANK
@@ -274,8 +257,7 @@ def to_json(ranked: list[RankedRun]) -> dict:
             "name": r.run.name,
             "method": r.run.method,
             "encoder": r.run.encoder,
-            "dataset": getattr(r.run.record, "dataset", None),
-            "test_dataset": getattr(r.run.record, "test_dataset", None) or getattr(r.run.record, "dataset", None),
+            "dataset": r.run.record.dataset, "test_dataset": r.run.record.test_dataset or r.run.record.dataset,
             "n_test": report.n_test,
             "figures": figures,
             "groups": _groups_dict(report),
@@ -318,8 +300,7 @@ def short_label(run: RunInput) -> str:
     """A name that fits a terminal: outside files keep their NAME, workdir runs show encoder and method."""
     if run.method == "external" or not run.encoder:
         return run.name
-    test_dataset = getattr(run.record, "test_dataset", None)
-    shift = f" {run.record.dataset}->{test_dataset}" if test_dataset else ""  # out of distribution
+    shift = f" {run.record.dataset}->{run.record.test_dataset}" if run.record.test_dataset else ""  # out of distribution
     return f"{run.encoder} {run.method}{shift} ({run.name[-8:]})"
 
 

@@ -50,3 +50,12 @@ def test_perf_data_runs_at_a_small_scale(capsys):
     assert set(results) == {"chexpert", "mimic"}
     assert results["chexpert"]["images"] == 448 and results["mimic"]["images"] == 754
     assert all(r["adapter_s"] > 0 and r["raw_s"] > 0 and r["threads"] == 1 for r in results.values())
+
+
+def test_mimic_refuses_a_validation_fraction_its_official_split_makes_moot(tmp_path, capsys):
+    out = tmp_path / "mx"
+    assert main(["data", "synth", "--layout", "mimic", "--out", str(out), "--n", "40", "--size", "16", "--metadata-only"]) == 0
+    capsys.readouterr()
+    assert main(["data", "check", "--dataset", "mimic", "--root", str(out / "mimic-cxr-jpg"), "--metadata-only",
+                 "--val-fraction", "0.2"]) == 2
+    assert "--val-fraction do(es) not apply to dataset 'mimic'" in capsys.readouterr().err

@@ -12,7 +12,7 @@ def add_dataset_options(parser, *, seed_flag: str) -> None:
     parser.add_argument("--dataset", choices=tuple(ADAPTERS), default="nih", help=DATASET_HELP + " (default nih)")
     parser.add_argument("--root", required=True, help="the dataset folder, as the release is laid out (see docs/datasets.md)")
     parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="share of training patients held out for validation where the release has no val split (default 0.1)")
+                        help="nih, chexpert: share of training patients held out for validation where the release has no val split (default 0.1)")
     parser.add_argument(seed_flag, dest="split_seed", type=int, default=0, help="seed of the patient-wise validation split (default 0)")
     parser.add_argument("--allow-missing-images", action="store_true",
                         help="drop (and count) rows whose image file is missing instead of failing")

@@ -215,3 +215,20 @@ def _check_groups(frame: pl.DataFrame, source: str) -> list[pl.Expr]:
                                  f"use one of {list(allowed)} or null (unknown)")
             casts.append(pl.col(name).cast(pl.Utf8))
     return casts
+
+
+def extra_group_values(rows: pl.DataFrame) -> dict[str, list | None]:
+    """The race / insurance values of `rows` for the fairness engine's `columns`: one value per row (None:
+    unknown), or None for a column the rows do not carry or hold no value in."""
+    return {name: rows[name].to_list() if name in rows.columns and rows[name].null_count() < rows.height else None
+            for name in EXTRA_GROUP_COLUMNS}
+
+
+def unknown_group_values(frame: pl.DataFrame, attributes) -> list[str]:
+    """One line per requested extra attribute (race, insurance; intersections count) with unknown values in the
+    test rows: those images are left out of that attribute's groups, never merged into one."""
+    test = frame.filter(pl.col("split") == "test")
+    wanted = {part for attribute in attributes for part in str(attribute).split("_")}
+    return [f"{name} unknown for {test[name].null_count()} of {test.height} test images; they are left out of the "
+            f"{name} groups (never merged into one)" for name in EXTRA_GROUP_COLUMNS
+            if name in wanted and name in test.columns and 0 < test[name].null_count() < test.height]

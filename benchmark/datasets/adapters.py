@@ -3,7 +3,8 @@
     dataset = load_dataset("mimic", root, LoadOptions(uncertain="ignore", mimic_iv=mimic_iv))
 
 An option an adapter does not use is refused when it is given (e.g. `--uncertain` for NIH, which has no
-uncertain labels), rather than silently ignored.
+uncertain labels, or `--val-fraction` for MIMIC, whose official split has a validation set), rather than
+silently ignored.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ ADAPTERS: dict[str, Adapter] = {
     "chexpert": Adapter("chexpert", "CheXpert v1.0 or v1.0-small (train.csv, valid.csv, test set labels, CHEXPERT DEMO.xlsx)",
                         _chexpert, CXR_OPTIONS, CXR_LABELS),
     "mimic": Adapter("mimic", "MIMIC-CXR-JPG 2.0.0 (metadata, split, chexpert/negbio label files, files/) + MIMIC-IV "
-                     "demographics", _mimic, CXR_OPTIONS | {"labeler", "mimic_iv"}, CXR_LABELS),
+                     "demographics", _mimic, (CXR_OPTIONS - {"val_fraction", "seed"}) | {"labeler", "mimic_iv"}, CXR_LABELS),
 }
 
 
