@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.errors import BenchError
+from benchmark.core.predictions import extra_group_values, unknown_group_values
 from benchmark.core.schema import label_column, probability_column
 
 DEFAULT_RANK = "worst_f1_gap"
@@ -147,7 +148,7 @@ def evaluate_run(run: RunInput, **options):
     if age is not None and all(v is None for v in age):
         age = None
     return evaluate(y_test=y_test, p_test=p_test, kind=kind, classes=classes, patient_ids=patients, sex=sex,
-                    age=age, y_val=y_val, p_val=p_val, **options)
+                    age=age, columns=extra_group_values(test), y_val=y_val, p_val=p_val, **options)
 
 
 def rank_key(name: str):
@@ -204,6 +205,11 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
 
             err_console.print(f"[yellow]note[/] {r.run.source}: no values for {', '.join(missing)} "
                               f"(add sex / age columns); those groups and their figures are left out", highlight=False)
+        notes = unknown_group_values(r.run.frame, r.report.options.get("attributes", ()))
+        if notes:  # race / insurance unknown for some test images: reported, never a group
+            from benchmark.ui import err_console
+
+            err_console.print("\n".join(f"[yellow]note[/] {r.run.name}: {note}" for note in notes), highlight=False)
     known = sorted({name for r in ranked for name in r.report.figures})
     if rank_by not in known:
         message = ERR_DEFAULT_RANK if rank_by == DEFAULT_RANK else ERR_RANK
@@ -253,6 +259,7 @@ def to_json(ranked: list[RankedRun]) -> dict:
             "name": r.run.name,
             "method": r.run.method,
             "encoder": r.run.encoder,
+            "dataset": r.run.record.dataset, "test_dataset": r.run.record.test_dataset or r.run.record.dataset,
             "n_test": report.n_test,
             "figures": figures,
             "groups": _groups_dict(report),
@@ -296,7 +303,8 @@ def short_label(run: RunInput) -> str:
     """A name that fits a terminal: outside files keep their NAME, workdir runs show encoder and method."""
     if run.method == "external" or not run.encoder:
         return run.name
-    return f"{run.encoder} {run.method} ({run.name[-8:]})"
+    shift = f" {run.record.dataset}->{run.record.test_dataset}" if run.record.test_dataset else ""  # out of distribution
+    return f"{run.encoder} {run.method}{shift} ({run.name[-8:]})"
 
 
 def rows(ranked: list[RankedRun], rank_by: str, *, alpha: float = 0.05, compact: bool = False) -> tuple[list, list]:

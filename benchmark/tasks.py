@@ -3,6 +3,18 @@
 - `nih14`: multi-label, the 14 NIH findings (independent sigmoids); the manifest's splits.
 - `nofinding`: binary "No Finding" vs any finding, as a multi-label task with one class (for underdiagnosis
   analysis: the false-positive rate of "No Finding" in a group is its underdiagnosis rate); the manifest's splits.
+  Works on every dataset (each fills its own No_Finding column).
+- `chexpert14` / `mimic14`: multi-label, the 14 CheXpert observations (CheXpert and MIMIC-CXR share them; the
+  two names are the same task, named after the dataset it is usually run on); the manifest's splits.
+- `common`: multi-label, the classes NIH, CheXpert and MIMIC share (`benchmark/datasets/common_labels.json`:
+  Atelectasis, Cardiomegaly, Consolidation, Edema, Effusion (= CheXpert's Pleural Effusion), Pneumonia,
+  Pneumothorax, No Finding), so that a head trained on one dataset is tested on another.
+
+Masked labels (null: uncertain under `--uncertain ignore`) in chexpert14, mimic14 and common: a training row
+keeps its known labels (the heads' losses skip the masked ones); a val or test row with a masked label is left
+out of the evaluation (the prediction schema holds 0/1 labels only), counted per split and class in
+`task.report["masked"]`. Rows with no known label at all are dropped. nih14 keeps NIH's rule: a row with any
+unknown label is dropped.
 - `nih6x200`: the seed study's protocol (Sun et al., ISBI 2025): single-label images of Cardiomegaly, Effusion,
   Atelectasis, Pneumothorax, Edema and Consolidation, `per_class` images per class (default 200), each class
   balanced over the four sex x age-group cells (age < 60 / >= 60), re-split patient-disjointly inside the subset
@@ -22,7 +34,11 @@ import numpy as np
 import polars as pl
 
 from benchmark.core.errors import BenchError
-from benchmark.core.schema import AGE_GROUPS, AGE_THRESHOLD, FINDINGS, NO_FINDING, SEED_STUDY_CLASSES, SPLITS, label_column
+from benchmark.core.schema import (
+    AGE_GROUPS, AGE_THRESHOLD, ATTRIBUTE_COLUMNS, CHEXPERT_LABELS, EVALUATED_SPLITS, FINDINGS, MASKED, NO_FINDING,
+    SEED_STUDY_CLASSES, SPLITS, label_column,
+)
+from benchmark.datasets.labels import common_map
 from benchmark.datasets.splits import check_fractions, stratified_patient_split
 
 CELLS: tuple[tuple[str, str], ...] = tuple((sex, group) for sex in ("F", "M") for group in AGE_GROUPS)
@@ -32,7 +48,8 @@ ROW_COLUMNS: tuple[str, ...] = ("image_id", "patient_id", "sex", "age", "split")
 
 @dataclass(frozen=True)
 class Task:
-    """Rows and labels of one task. `frame`: image_id, patient_id, sex, age, split, then y_<class> (Int8)."""
+    """Rows and labels of one task. `frame`: image_id, patient_id, sex, age, split, race and insurance (where the
+    dataset records them), then y_<class> (Int8; null = masked, training rows only)."""
 
     name: str
     kind: str
@@ -48,9 +65,10 @@ class Task:
         return np.flatnonzero((self.frame["split"] == split).to_numpy())
 
     def labels(self, split: str | None = None) -> np.ndarray:
-        """Labels of a split (all rows when None): class indices [n] for "single", 0/1 [n, C] for "multi"."""
+        """Labels of a split (all rows when None): class indices [n] for "single", 0/1 [n, C] for "multi"
+        (`MASKED` (-1) where a label is masked)."""
         rows = self.frame if split is None else self.frame[self.split_indices(split)]
-        matrix = rows.select([label_column(name) for name in self.classes]).to_numpy().astype(np.int64)
+        matrix = rows.select([pl.col(label_column(name)).fill_null(MASKED) for name in self.classes]).to_numpy().astype(np.int64)
         return matrix.argmax(axis=1) if self.kind == "single" else matrix
 
     @property
@@ -92,13 +110,33 @@ def _balance(text: str) -> str:
     return text
 
 
-def _multi_label(name: str, classes: tuple[str, ...], manifest: pl.DataFrame, seed: int, params: dict) -> Task:
-    columns = list(classes)
-    complete = pl.all_horizontal([pl.col(column).is_not_null() for column in columns])
-    dropped = manifest.filter(~complete).height
-    rows = manifest.filter(complete)
-    frame = rows.select(*ROW_COLUMNS, *[pl.col(column).cast(pl.Int8).alias(label_column(column)) for column in columns])
-    report = {"rows": frame.height, "dropped_unlabelled": dropped, "per_split": _per_split(frame, classes)}
+def row_columns(manifest: pl.DataFrame) -> list[str]:
+    """The task frame's row columns: ROW_COLUMNS, then race and insurance where the manifest has any value."""
+    extra = [name for name in ATTRIBUTE_COLUMNS if name in manifest.columns and manifest[name].null_count() < manifest.height]
+    return [*ROW_COLUMNS, *extra]
+
+
+def _multi_label(name: str, classes: tuple[str, ...], manifest: pl.DataFrame, seed: int, params: dict, *,
+                 values: dict | None = None, keep_masked: bool = False) -> Task:
+    """A multi-label task; `values` maps a class to its label expression (default: the manifest column)."""
+    labels = {c: (values or {}).get(c, pl.col(c)).cast(pl.Int8).alias(label_column(c)) for c in classes}
+    frame = manifest.select(*row_columns(manifest), *labels.values())
+    columns = [label_column(c) for c in classes]
+    absent = [c for c in classes if frame[label_column(c)].null_count() == frame.height]
+    if absent:
+        raise BenchError(f"task {name}: this dataset has no {', '.join(absent)} labels (all unknown); run {name} on a "
+                         "dataset that labels them (nih14: NIH; chexpert14 / mimic14: CheXpert, MIMIC-CXR; common, nofinding: all).")
+    known = pl.sum_horizontal([pl.col(c).is_not_null() for c in columns])
+    unlabelled = frame.filter(known < len(columns) if not keep_masked else known == 0).height
+    frame = frame.filter(known == len(columns) if not keep_masked else known > 0)
+    masked = frame.filter(known < len(columns))
+    report = {"rows": 0, "dropped_unlabelled": unlabelled, "per_split": {}}
+    if keep_masked:
+        report["masked"] = {split: {c: int(masked.filter(pl.col("split") == split)[label_column(c)].null_count()) for c in classes}
+                            for split in SPLITS}
+        report["masked_rows_left_out_of"] = {split: masked.filter(pl.col("split") == split).height for split in EVALUATED_SPLITS}
+        frame = frame.filter(~(pl.col("split").is_in(list(EVALUATED_SPLITS)) & (known < len(columns))))
+    report.update(rows=frame.height, per_split=_per_split(frame, classes))
     return Task(name=name, kind="multi", classes=classes, params={"seed": seed, **params}, frame=frame, report=report)
 
 
@@ -108,6 +146,26 @@ def _nih14(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
 
 def _nofinding(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
     return _multi_label("nofinding", (NO_FINDING,), manifest, seed, params)
+
+
+def _cxr14(name: str):
+    def build(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
+        return _multi_label(name, CHEXPERT_LABELS, manifest, seed, params, keep_masked=True)
+
+    return build
+
+
+def _common(manifest: pl.DataFrame, seed: int, params: dict) -> Task:
+    """The shared classes, each the one column of its dataset that holds values (common_labels.json)."""
+    values = {}
+    for name, sources in common_map().items():
+        columns = sorted(set(sources.values()))
+        both = manifest.filter(pl.sum_horizontal([pl.col(c).is_not_null() for c in columns]) > 1)
+        if both.height:
+            raise BenchError(f"task common: class {name} has values in several columns ({', '.join(columns)}) for image "
+                             f"{both['image_id'][0]!r}; a manifest fills one of them.")
+        values[name] = pl.coalesce([pl.col(c) for c in columns])
+    return _multi_label("common", tuple(values), manifest, seed, params, values=values, keep_masked=True)
 
 
 def age_group(age: pl.Expr) -> pl.Expr:
@@ -219,7 +277,7 @@ class TaskDef:
 
 TASKS: dict[str, TaskDef] = {
     "nih14": TaskDef("nih14", "multi-label, the 14 NIH ChestX-ray14 findings", _nih14),
-    "nofinding": TaskDef("nofinding", "binary: No Finding vs any finding (underdiagnosis analysis)", _nofinding),
+    "nofinding": TaskDef("nofinding", "binary: No Finding vs any finding (underdiagnosis analysis); every dataset", _nofinding),
     "nih6x200": TaskDef(
         "nih6x200",
         "seed study: 6 single-label classes, per_class images each, balanced over sex x age<60/>=60, patient-disjoint re-split",
@@ -230,6 +288,9 @@ TASKS: dict[str, TaskDef] = {
             TaskParam("balance", _balance, "cells", "cells: equal sex x age-group cells; margins: equal sex and age margins, cells as even as possible"),
         ),
     ),
+    "chexpert14": TaskDef("chexpert14", "multi-label, the 14 CheXpert observations (CheXpert, MIMIC-CXR)", _cxr14("chexpert14")),
+    "mimic14": TaskDef("mimic14", "multi-label, the 14 CheXpert observations as MIMIC-CXR labels them (= chexpert14)", _cxr14("mimic14")),
+    "common": TaskDef("common", "multi-label, the classes NIH, CheXpert and MIMIC share (for out-of-distribution tests)", _common),
 }
 
 

@@ -28,9 +28,9 @@ Shard = tuple[int, int, int]
 """(shard number, first row, row after the last)."""
 
 
-def prompt_sets(spec, encoder=None) -> dict[str, list[tuple[str, str, str]]]:
+def prompt_sets(spec, encoder=None, classes=None) -> dict[str, list[tuple[str, str, str]]]:
     """Every prompt set of the family of `spec`, as name -> [(class_name, prompt, polarity)]; today one set,
-    "default", from the family's prompt file over every label column.
+    "default", from the family's prompt file over `classes` (default: NIH's label columns).
 
     An encoder object outside the registry may bring its own (a `prompt_sets()` method returning the same)."""
     from benchmark.core.schema import LABEL_COLUMNS
@@ -40,7 +40,7 @@ def prompt_sets(spec, encoder=None) -> dict[str, list[tuple[str, str, str]]]:
     else:
         from extractors.prompts import prompt_set
 
-        raw = {"default": prompt_set(spec, LABEL_COLUMNS)}
+        raw = {"default": prompt_set(spec, tuple(classes) if classes else LABEL_COLUMNS)}
     sets = {}
     for name, entries in raw.items():
         rows = []

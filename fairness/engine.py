@@ -75,6 +75,8 @@ def evaluate(
     compares binned with binned. Point values are always exact. None: exact replicates too (slow).
     `plan`: a `ResamplingPlan` shared by runs on the same test set, to reuse the bootstrap draws.
     `tested_figures`: names of the figures to test by permutation (None: every tested figure).
+    `columns`: other group attributes (e.g. race, insurance), name -> one value per image (None: unknown, never a
+    group); a column given as None has no values at all, and its attributes are left out like missing sex / age.
     """
     classes = tuple(classes)
     y, p = check_inputs(y_test, p_test, kind, classes)

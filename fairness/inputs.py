@@ -69,7 +69,7 @@ def resolve_groups(n: int, *, sex, age, columns, attributes, age_bins, seed_exac
             and age is not None:
         attributes.append("sex_age")  # the seed study's F1 gaps are means over sex x age cells
     available = {"sex": sex is not None, "age": age is not None}
-    available.update({name: True for name in (columns or {})})
+    available.update({name: values is not None for name, values in (columns or {}).items()})  # None: no values
     unavailable = []
     for attribute in attributes:
         parts = [attribute] if attribute in available else attribute.split("_")
@@ -81,6 +81,7 @@ def resolve_groups(n: int, *, sex, age, columns, attributes, age_bins, seed_exac
     attributes = [a for a in attributes if a not in unavailable]
     if not attributes:
         return GroupChoice(overall_only(n), [], unavailable)
+    columns = {name: values for name, values in (columns or {}).items() if values is not None}
     groups = build_groups(n=n, sex=sex, age=age, columns=columns, attributes=attributes, age_bins=age_bins,
                           seed_exact=seed_exact)
     return GroupChoice(groups, attributes, unavailable)

@@ -63,9 +63,14 @@ def to_float32(X) -> torch.Tensor:
 
 
 def target_tensor(y: np.ndarray) -> torch.Tensor:
-    """Class indices as int64 (single-label) or 0/1 labels as float32 (multi-label)."""
+    """Class indices as int64 (single-label) or 0/1 labels as float32 (multi-label), a masked label
+    (`benchmark.core.schema.MASKED`, -1) as NaN."""
     y = np.asarray(y)
-    return torch.from_numpy(y.astype(np.int64)) if y.ndim == 1 else torch.from_numpy(y.astype(np.float32))
+    if y.ndim == 1:
+        return torch.from_numpy(y.astype(np.int64))
+    target = torch.from_numpy(y.astype(np.float32))
+    target[target < 0] = float("nan")
+    return target
 
 
 def standardisation(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,13 +81,16 @@ def standardisation(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def loss_on_logits(logits: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy for single-label, binary cross-entropy summed over classes for multi-label.
+    """Cross-entropy for single-label, binary cross-entropy summed over classes for multi-label (masked labels,
+    NaN in `target`, left out).
 
     `reduction` is "mean" or "sum" over rows.
     """
     if target.dtype == torch.int64:
         return torch.nn.functional.cross_entropy(logits, target, reduction=reduction)
-    per_row = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dim=1)
+    observed = ~torch.isnan(target)
+    per_entry = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.nan_to_num(target), reduction="none")
+    per_row = torch.where(observed, per_entry, torch.zeros_like(per_entry)).sum(dim=1)  # masked labels add nothing
     return per_row.mean() if reduction == "mean" else per_row.sum()
 
 
@@ -93,16 +101,17 @@ def probabilities_from_logits(logits: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def macro_auc(y: np.ndarray, probabilities: np.ndarray) -> float:
-    """Macro one-vs-rest ROC AUC over the classes that have both labels present."""
+    """Macro one-vs-rest ROC AUC over the classes that have both labels present (masked labels, -1, left out)."""
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y)
     if y.ndim == 1:
         y = np.eye(probabilities.shape[1], dtype=np.int8)[y]
+    observed = [y[:, c] >= 0 for c in range(y.shape[1])]
     scores = [
-        roc_auc_score(y[:, c], probabilities[:, c])
+        roc_auc_score(y[observed[c], c], probabilities[observed[c], c])
         for c in range(y.shape[1])
-        if 0 < y[:, c].sum() < y.shape[0]
+        if 0 < y[observed[c], c].sum() < observed[c].sum()
     ]
     return float(np.mean(scores)) if scores else float("nan")
 

@@ -168,7 +168,8 @@ def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, f
 
     n, n_classes = X.shape[0], bias.shape[0]
     single = target.dtype == torch.int64
-    dense_target = torch.nn.functional.one_hot(target, n_classes).float() if single else target
+    dense_target = torch.nn.functional.one_hot(target, n_classes).float() if single else torch.nan_to_num(target)
+    observed = None if single else (~torch.isnan(target)).float()  # masked labels (NaN) give no gradient
     residual = torch.zeros(n, weight.shape[1])
 
     def closure():
@@ -177,7 +178,7 @@ def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, f
             logits = (X @ weight)[:, :n_classes] + bias
             loss = loss_on_logits(logits, target) + 0.5 * penalty * weight.pow(2).sum()
             predicted = torch.softmax(logits, dim=1) if single else torch.sigmoid(logits)
-            residual[:, :n_classes] = (predicted - dense_target) / n
+            residual[:, :n_classes] = (predicted - dense_target) / n if observed is None else (predicted - dense_target) * observed / n
             weight.grad = ((residual.T @ X).T + penalty * weight).contiguous()
             bias.grad = residual[:, :n_classes].sum(dim=0)
             if frozen.any():
@@ -195,7 +196,8 @@ def _prior_logits(y: np.ndarray, n_classes: int, kind: str) -> np.ndarray:
     if kind == "single":
         counts = np.bincount(y.astype(np.int64), minlength=n_classes) + 1.0
         return np.log(counts / counts.sum()).astype(np.float32)
-    rate = (y.sum(axis=0) + 1.0) / (y.shape[0] + 2.0)
+    observed = y >= 0  # masked labels (-1) count for neither side
+    rate = ((y == 1).sum(axis=0) + 1.0) / (observed.sum(axis=0) + 2.0)
     return np.log(rate / (1 - rate)).astype(np.float32)
 
 
@@ -206,8 +208,8 @@ def _constant_classes(y: np.ndarray, n_classes: int) -> np.ndarray:
     """
     if y.ndim == 1:
         return np.bincount(y.astype(np.int64), minlength=n_classes) == 0
-    positives = y.sum(axis=0)
-    return (positives == 0) | (positives == y.shape[0])
+    positives = (y == 1).sum(axis=0)
+    return (positives == 0) | (positives == (y >= 0).sum(axis=0))
 
 
 def _max_label(y: np.ndarray, y_val) -> int | None:

@@ -160,4 +160,4 @@ def test_parameters_are_parsed_and_checked(manifest):
         build_task("nih14", manifest, per_class=3)
     with pytest.raises(BenchError, match="unknown split"):
         build_task("nih14", manifest).split_indices("dev")
-    assert set(TASKS) == {"nih14", "nofinding", "nih6x200"} and all(t.description for t in TASKS.values())
+    assert set(TASKS) == {"nih14", "nofinding", "nih6x200", "chexpert14", "mimic14", "common"} and all(t.description for t in TASKS.values())

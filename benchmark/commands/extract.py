@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.commands.options import fraction, non_negative_int, positive_int
-
-DATASETS = ("nih",)
+from benchmark.commands.options import non_negative_int, positive_int
 
 
 def register(subparsers, common) -> None:
@@ -20,8 +18,6 @@ def register(subparsers, common) -> None:
         ),
     )
     parser.add_argument("--model", required=True, help="encoder name from `bench models` (e.g. tiny-clip, gloria)")
-    parser.add_argument("--dataset", default="nih", choices=DATASETS, help="dataset adapter (default nih)")
-    parser.add_argument("--root", required=True, help="the dataset folder (official layout)")
     parser.add_argument("--weights", default=None, help="checkpoint file or folder (default: the weights folder / HF cache)")
     parser.add_argument(
         "--trust-checkpoint", action="store_true",
@@ -43,17 +39,9 @@ def register(subparsers, common) -> None:
         help="hash every image file to decide what changed (default: size and modification time, re-hashing "
              "only files whose size or time changed)",
     )
-    parser.add_argument(
-        "--val-fraction", type=fraction, default=0.1,
-        help="share of train_val patients held out for validation (default 0.1); as in `bench data check`",
-    )
-    parser.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the patient-wise validation split (default 0)"
-    )
-    parser.add_argument(
-        "--allow-missing-images", action="store_true",
-        help="drop (and count) metadata rows whose image file is missing instead of failing (as in `bench data check`)",
-    )
+    from benchmark.commands.dataset_options import add_dataset_options
+
+    add_dataset_options(parser, seed_flag="--split-seed")
     parser.add_argument(
         "--no-wait", action="store_true",
         help="stop with a message (instead of waiting) when another process is writing the same store",
@@ -67,12 +55,17 @@ def run(args) -> int:
     from benchmark.pipelines.extract import ExtractRequest, extract_dataset
     from benchmark.ui import RichProgress
 
+    if args.metadata_only:
+        from benchmark.core.errors import BenchError
+
+        raise BenchError("--metadata-only checks a dataset without its images (`bench data check`); extraction needs the images.")
     request = ExtractRequest(
         model=args.model, root=args.root, dataset=args.dataset, weights=args.weights,
         trust_checkpoint=args.trust_checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
         skip_bad=args.skip_bad, keep_degenerate=args.keep_degenerate, verify_content=args.verify_content,
         wait=not args.no_wait, val_fraction=args.val_fraction, split_seed=args.split_seed,
-        allow_missing_images=args.allow_missing_images,
+        allow_missing_images=args.allow_missing_images, uncertain=args.uncertain, views=args.views,
+        labeler=args.labeler, mimic_iv=args.mimic_iv, race_map=args.race_map,
     )
     outcome = extract_dataset(request, Workdir.resolve(args.workdir), RichProgress())
     if environment_rank() == 0:  # under torchrun only rank 0 reports

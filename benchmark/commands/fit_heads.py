@@ -54,12 +54,17 @@ def register(subparsers, common) -> None:
         ),
     )
     parser.add_argument("--model", required=True, help="encoder name whose store to use (see `bench models`)")
-    parser.add_argument("--task", required=True, help="task name: nih14, nofinding, nih6x200")
+    parser.add_argument("--task", required=True, help="task name: nih14, nofinding, nih6x200, chexpert14, mimic14, common")
     from heads.registry import DEFAULT_HEADS
 
     parser.add_argument("--heads", type=_heads, default=DEFAULT_HEADS, help=_heads_help())
     parser.add_argument("--seed", type=int, default=0, help="seed for the task subset/split and the heads (default 0)")
-    parser.add_argument("--dataset", default="nih", help="registered dataset name (default nih)")
+    parser.add_argument("--dataset", "--train-on", dest="dataset", default="nih",
+                        help="registered dataset to fit on (default nih); --train-on is the same option")
+    parser.add_argument("--test-on", default=None, metavar="DATASETS",
+                        help="comma-separated registered datasets to test on, e.g. nih,chexpert: one prediction run per "
+                             "dataset (val rows and thresholds from the training dataset; out of distribution); name the "
+                             "training dataset too for its in-distribution run (default: test on the training dataset)")
     parser.add_argument("--per-class", type=positive_int, default=None, help="nih6x200: images per class (default 200)")
     parser.add_argument(
         "--task-param", action="append", default=[], metavar="KEY=VALUE",
@@ -83,6 +88,17 @@ def register(subparsers, common) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace an identical earlier run instead of adding a new one")
     parser.set_defaults(func=run)
+
+
+def _datasets(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ()
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        from benchmark.core.errors import BenchError
+
+        raise BenchError(f"--test-on {text!r} names no dataset; give registered dataset names such as nih,chexpert")
+    return names
 
 
 def head_params(args) -> dict:
@@ -115,7 +131,7 @@ def run(args) -> int:
     request = HeadsRequest(
         model=args.model, task=args.task, heads=tuple(args.heads), seed=args.seed, dataset=args.dataset,
         task_params=task_params, weights_digest=args.weights_digest, head_params=head_params(args),
-        promptset=args.promptset, force=args.force,
+        promptset=args.promptset, force=args.force, test_on=_datasets(args.test_on),
     )
     results = fit_heads(workdir, request, RichProgress())
     print_results(results, args.model, args.task, workdir)
@@ -129,12 +145,16 @@ def print_results(results, model: str, task: str, workdir) -> None:
 
     table = Table(title=f"{model} on {task}: one prediction run per head")
     table.add_column("head", no_wrap=True)
+    shifted = any(result.test_dataset for result in results)
+    if shifted:
+        table.add_column("tested on", no_wrap=True)
     table.add_column("chosen on val")
     table.add_column("val AUC", no_wrap=True)
     table.add_column("s", no_wrap=True)
     table.add_column("run id", overflow="fold")
     for result in results:
-        table.add_row(result.head, _chosen_summary(result.chosen), f"{result.val_macro_auc:.3f}",
+        tested = [result.test_dataset or "(training dataset)"] if shifted else []
+        table.add_row(result.head, *tested, _chosen_summary(result.chosen), f"{result.val_macro_auc:.3f}",
                       f"{result.seconds:.1f}", result.run_id)
     console.print(table)
     for result in results:

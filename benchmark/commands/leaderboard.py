@@ -24,7 +24,8 @@ def register(subparsers, common) -> None:
     parser.add_argument("--method", default=None, help="only runs of this method (zeroshot, linear, mlp, lora, full, ...)")
     parser.add_argument("--by-class", action="store_true", help="also show the per-disease breakdown (F1, AUC, TPR gaps)")
     parser.add_argument("--groups", default="sex,age,sex*age",
-                        help="group attributes, comma-separated: sex, age, sex*age (default: all three)")
+                        help="group attributes, comma-separated: sex, age, sex*age, and where the predictions carry them "
+                             "race, insurance and intersections such as sex*race (default: sex,age,sex*age)")
     parser.add_argument("--age-bins", default="binary",
                         help="age groups: binary (<60 / >=60, default), decades, or cut points such as 40,60,80")
     parser.add_argument("--format", default="table", choices=("table", "md", "csv", "json"), help="output format")

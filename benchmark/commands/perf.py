@@ -12,6 +12,7 @@ BENCHMARKS = {
     "heads": "linear + MLP + zero-shot heads on an NIH-size synthetic store; linear probe vs scikit-learn",
     "finetune": "training images/s: LoRA, full fine-tuning and a frozen forward pass",
     "fairness": "patient-clustered bootstrap engine vs fairlearn MetricFrame",
+    "data": "loading full-size CheXpert and MIMIC-CXR metadata (adapter vs raw parse) on 2 cores",
 }
 
 

@@ -1,9 +1,15 @@
 """The canonical manifest: one row per image, the same columns for every dataset.
 
 Columns, in order: `image_id`, `path` (relative to the dataset root, posix), `patient_id`, `sex` ("F"/"M"/null),
-`age` (years, null when invalid), `view`, `split` ("train"/"val"/"test"), then one Int8 column (1/0/null) per
-name in `LABEL_COLUMNS`. `manifest_digest` fingerprints a manifest so that caches built from it are reused
-only for exactly the same rows.
+`age` (years, null when invalid), `view`, `split` ("train"/"val"/"test"), then one Int8 column per name in
+`ALL_LABEL_COLUMNS`: 1, 0, or null (uncertain and masked, or a finding the dataset does not label: NIH leaves
+the CheXpert-only columns null, CheXpert and MIMIC the NIH-only ones), then `race` (one of `RACES` or null) and
+`insurance` (one of `INSURANCES` or null), last so that the columns of earlier versions keep their positions. `manifest_digest` fingerprints a manifest so that caches built from it
+are reused only for exactly the same rows.
+
+Manifests written before `race`, `insurance` and the CheXpert-only label columns existed are upgraded on read
+(`upgrade_manifest`: the missing optional columns added as null); such all-null optional columns do not enter
+the digest, so an upgraded manifest keeps the digest it was registered (and its stores built) with.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import hashlib
 import polars as pl
 
 from benchmark.core.errors import BenchError
-from benchmark.core.schema import LABEL_COLUMNS, SEXES, SPLITS
+from benchmark.core.schema import ALL_LABEL_COLUMNS, ATTRIBUTE_COLUMNS, LABEL_COLUMNS, SEXES, SPLITS
 
 META_SCHEMA: dict[str, pl.DataType] = {
     "image_id": pl.Utf8,
@@ -23,8 +29,12 @@ META_SCHEMA: dict[str, pl.DataType] = {
     "view": pl.Utf8,
     "split": pl.Utf8,
 }
-MANIFEST_SCHEMA: dict[str, pl.DataType] = {**META_SCHEMA, **{name: pl.Int8 for name in LABEL_COLUMNS}}
+ATTRIBUTE_SCHEMA: dict[str, pl.DataType] = {name: pl.Utf8 for name in ATTRIBUTE_COLUMNS}
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {**META_SCHEMA, **{name: pl.Int8 for name in ALL_LABEL_COLUMNS}, **ATTRIBUTE_SCHEMA}
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(MANIFEST_SCHEMA)
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(ATTRIBUTE_COLUMNS) + tuple(n for n in ALL_LABEL_COLUMNS if n not in LABEL_COLUMNS)
+"""Columns added after the first manifest version: missing ones are added as null on read, and while they hold
+no value they do not enter the digest."""
 
 
 def _first(values, limit: int = 5) -> str:
@@ -37,8 +47,8 @@ def validate_manifest(frame: pl.DataFrame, *, source: str = "manifest") -> pl.Da
     """Check `frame` against the canonical schema and invariants; return it unchanged or raise BenchError.
 
     Checks: column names, order and dtypes; unique non-null image ids; non-null paths and patients; relative
-    paths that stay inside the root; sex in F/M/null; age in 0-120 or null; split values; labels 1/0/null;
-    no patient in more than one split.
+    paths that stay inside the root; sex in F/M/null; age in 0-120 or null; split values; race and insurance
+    in their groups or null; labels 1/0/null; no patient in more than one split.
     """
     if tuple(frame.columns) != MANIFEST_COLUMNS:
         missing = [name for name in MANIFEST_COLUMNS if name not in frame.columns]
@@ -70,7 +80,11 @@ def validate_manifest(frame: pl.DataFrame, *, source: str = "manifest") -> pl.Da
     bad_split = frame.filter(~pl.col("split").is_in(SPLITS))["split"].unique()
     if len(bad_split):
         raise BenchError(f"{source}: split values {_first(bad_split)} are not one of {list(SPLITS)}.")
-    for name in LABEL_COLUMNS:
+    for name, allowed in ATTRIBUTE_COLUMNS.items():
+        bad_values = frame.filter(pl.col(name).is_not_null() & ~pl.col(name).is_in(allowed))[name].unique()
+        if len(bad_values):
+            raise BenchError(f"{source}: {name} values {_first(bad_values)} are not one of {list(allowed)} or null.")
+    for name in ALL_LABEL_COLUMNS:
         bad = frame.filter(pl.col(name).is_not_null() & ~pl.col(name).is_in([0, 1]))[name].unique()
         if len(bad):
             raise BenchError(f"{source}: label column {name} holds {_first(bad)}; labels are 1, 0 or null.")
@@ -95,11 +109,38 @@ def escapes_root(path: pl.Expr) -> pl.Expr:
     return path.str.contains(ESCAPING_PATH)
 
 
+def upgrade_manifest(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """A manifest of an earlier version with the optional columns it lacks added as null, in canonical order;
+    and the names added. Frames missing anything else come back unchanged (validation then names the problem)."""
+    added = [name for name in OPTIONAL_COLUMNS if name not in frame.columns]
+    if not added or set(MANIFEST_COLUMNS) - set(added) != set(frame.columns):
+        return frame, []
+    frame = frame.with_columns([pl.lit(None, dtype=MANIFEST_SCHEMA[name]).alias(name) for name in added])
+    return frame.select(MANIFEST_COLUMNS), added
+
+
+def canonical_manifest(frame: pl.DataFrame) -> pl.DataFrame:
+    """The canonical columns of an adapter's frame, in order and cast; nullable columns it lacks (sex, age, view,
+    labels, race, insurance) are null."""
+    nullable = ("sex", "age", "view") + OPTIONAL_COLUMNS + LABEL_COLUMNS
+    missing = [pl.lit(None, dtype=MANIFEST_SCHEMA[name]).alias(name) for name in nullable if name not in frame.columns]
+    return frame.with_columns(missing).select(MANIFEST_COLUMNS).cast(MANIFEST_SCHEMA)
+
+
+def labelled_columns(frame: pl.DataFrame) -> tuple[str, ...]:
+    """The label columns that hold at least one value (the dataset's own label set), in canonical order."""
+    return tuple(name for name in ALL_LABEL_COLUMNS if name in frame.columns and frame[name].null_count() < frame.height)
+
+
 def manifest_digest(frame: pl.DataFrame) -> str:
     """sha256 hex of a canonical serialisation: column names and types, then the rows as CSV.
 
-    Two manifests share a digest exactly when they have the same columns, types and values in the same order.
+    Two manifests share a digest exactly when they have the same columns, types and values in the same order,
+    not counting optional columns (`OPTIONAL_COLUMNS`) that hold no value: upgrading a manifest of an earlier
+    version, which lacked them, keeps its digest.
     """
+    empty = [name for name in OPTIONAL_COLUMNS if name in frame.columns and frame[name].null_count() == frame.height]
+    frame = frame.drop(empty) if frame.height else frame
     digest = hashlib.sha256()
     digest.update(repr([(name, str(dtype)) for name, dtype in frame.schema.items()]).encode())
     digest.update(b"\n")

@@ -6,6 +6,8 @@ One row per image of the val and test splits:
     patient_id   Utf8 (null allowed)                 optional in files from outside tools
     sex          Utf8 "F" / "M" / null               optional in files from outside tools
     age          Float64 years / null                optional in files from outside tools
+    race         Utf8 one of RACES / null            optional (datasets that record it: CheXpert, MIMIC)
+    insurance    Utf8 one of INSURANCES / null       optional (MIMIC)
     split        Utf8 "val" / "test"
     y_<class>    Int8 0/1, never null                one per class, in the task's class order
     p_<class>    Float64 in [0, 1], never NaN         one per class, same classes as the y_ columns
@@ -22,9 +24,11 @@ import numpy as np
 import polars as pl
 
 from benchmark.core.errors import BenchError
-from benchmark.core.schema import EVALUATED_SPLITS, LABEL_PREFIX, PROBABILITY_PREFIX, SEXES
+from benchmark.core.schema import ATTRIBUTE_COLUMNS, EVALUATED_SPLITS, LABEL_PREFIX, PROBABILITY_PREFIX, SEXES
 
 GROUP_COLUMNS = ("patient_id", "sex", "age")
+EXTRA_GROUP_COLUMNS = tuple(ATTRIBUTE_COLUMNS)
+"""Optional group columns (race, insurance) that the leaderboard passes to the fairness engine when present."""
 PROBABILITY_TOLERANCE = 1e-6
 SUM_TOLERANCE = 1e-3
 """How far a single-label row's probabilities may sum from 1 (float32 softmax outputs, rounding in CSV files)."""
@@ -50,8 +54,8 @@ def infer_task_kind(frame: pl.DataFrame, recorded: str | None = None) -> str:
 
 
 def prediction_frame(rows: pl.DataFrame, probabilities: np.ndarray, classes) -> pl.DataFrame:
-    """Build a prediction frame from task rows (`image_id`, `patient_id`, `sex`, `age`, `split`, `y_*`)
-    and an [n, C] probability array in the order of `classes`."""
+    """Build a prediction frame from task rows (`image_id`, `patient_id`, `sex`, `age`, `split`, `y_*`, and
+    `race` / `insurance` where the rows have any value) and an [n, C] probability array in the order of `classes`."""
     classes = tuple(classes)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape != (rows.height, len(classes)):
@@ -64,6 +68,8 @@ def prediction_frame(rows: pl.DataFrame, probabilities: np.ndarray, classes) -> 
         pl.col("patient_id").cast(pl.Utf8),
         pl.col("sex").cast(pl.Utf8),
         pl.col("age").cast(pl.Float64),
+        *[pl.col(name).cast(pl.Utf8) for name in EXTRA_GROUP_COLUMNS
+          if name in rows.columns and rows[name].null_count() < rows.height],
         pl.col("split").cast(pl.Utf8),
         *[pl.col(LABEL_PREFIX + c).cast(pl.Int8) for c in classes],
     )
@@ -202,6 +208,14 @@ def _check_groups(frame: pl.DataFrame, source: str) -> list[pl.Expr]:
             value = age[int(bad.arg_true()[0])]
             raise BenchError(f"{source}: age is {value!r} at {_first_bad(frame, bad)}; use years >= 0 or null")
         casts.append(pl.col("age").cast(pl.Float64))
+    for name, allowed in ATTRIBUTE_COLUMNS.items():
+        if name in frame.columns:
+            values = frame[name].cast(pl.Utf8)
+            bad = values.is_not_null() & ~values.is_in(list(allowed))
+            if bad.any():
+                raise BenchError(f"{source}: {name} is {values[int(bad.arg_true()[0])]!r} at {_first_bad(frame, bad)}; "
+                                 f"use one of {list(allowed)} or null (unknown)")
+            casts.append(pl.col(name).cast(pl.Utf8))
     return casts
 
 
@@ -219,3 +233,20 @@ def check_single_label_sums(frame: pl.DataFrame, *, source: str = "predictions")
             "Write softmax outputs, or, if the classes are independent (multi-label), write the file from a "
             "multi-label task (its run record says task_kind 'multi')."
         )
+
+
+def extra_group_values(rows: pl.DataFrame) -> dict[str, list | None]:
+    """The race / insurance values of `rows` for the fairness engine's `columns`: one value per row (None:
+    unknown), or None for a column the rows do not carry or hold no value in."""
+    return {name: rows[name].to_list() if name in rows.columns and rows[name].null_count() < rows.height else None
+            for name in EXTRA_GROUP_COLUMNS}
+
+
+def unknown_group_values(frame: pl.DataFrame, attributes) -> list[str]:
+    """One line per requested extra attribute (race, insurance; intersections count) with unknown values in the
+    test rows: those images are left out of that attribute's groups, never merged into one."""
+    test = frame.filter(pl.col("split") == "test")
+    wanted = {part for attribute in attributes for part in str(attribute).split("_")}
+    return [f"{name} unknown for {test[name].null_count()} of {test.height} test images; they are left out of the "
+            f"{name} groups (never merged into one)" for name in EXTRA_GROUP_COLUMNS
+            if name in wanted and name in test.columns and 0 < test[name].null_count() < test.height]

@@ -59,6 +59,9 @@ class RunRecord:
     weights_digest: str = ""
     random_init: bool | None = None
     dataset: str | None = None
+    test_dataset: str | None = None
+    """The registered dataset whose test split the predictions' test rows come from, when it is not `dataset`
+    (out-of-distribution evaluation: fitted on `dataset`, tested on `test_dataset`); None: the same dataset."""
     task_params: dict = field(default_factory=dict)
     hyperparameters: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)

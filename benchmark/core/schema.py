@@ -1,6 +1,11 @@
-"""Names shared by every layer: splits, sexes, age groups, label columns, prediction column prefixes.
+"""Names shared by every layer: splits, sexes, age groups, race and insurance groups, label columns,
+prediction column prefixes.
 
-The label set is NIH ChestX-ray14's, as the canonical manifest names its columns.
+Label columns: `LABEL_COLUMNS` is NIH ChestX-ray14's set (14 findings + No_Finding); CheXpert and MIMIC-CXR
+share the 14 CheXpert observations (`CHEXPERT_LABELS`). The canonical manifest holds the union
+(`ALL_LABEL_COLUMNS`: NIH's columns first, then the CheXpert-only ones), each dataset filling its own and
+leaving the others null. Same names mean the same finding (Cardiomegaly, Edema, ...); NIH's "Effusion" and
+CheXpert's "Pleural Effusion" stay separate columns, joined only by the `common` task's name map.
 """
 
 from __future__ import annotations
@@ -41,6 +46,40 @@ NO_FINDING = "No_Finding"
 """Manifest column for the official label "No Finding" (underscore so it works as a column suffix)."""
 
 LABEL_COLUMNS: tuple[str, ...] = FINDINGS + (NO_FINDING,)
+
+CHEXPERT_LABELS: tuple[str, ...] = (
+    "No_Finding",
+    "Enlarged_Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung_Opacity",
+    "Lung_Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural_Effusion",
+    "Pleural_Other",
+    "Fracture",
+    "Support_Devices",
+)
+"""The 14 observations of CheXpert and MIMIC-CXR (CheXpert / NegBio labelers), in CheXpert's column order, as
+manifest columns (the official name with spaces as underscores)."""
+
+ALL_LABEL_COLUMNS: tuple[str, ...] = LABEL_COLUMNS + tuple(name for name in CHEXPERT_LABELS if name not in LABEL_COLUMNS)
+"""Every label column of the canonical manifest: NIH's 15, then the 7 CheXpert-only observations."""
+
+MASKED = -1
+"""A masked label (uncertain under `--uncertain ignore`) in integer label arrays: left out of that class's loss
+and metrics, never counted as a negative. In frames a masked label is null."""
+
+RACES: tuple[str, ...] = ("White", "Black", "Asian", "Hispanic/Latino", "Other")
+"""Race groups (self-reported, as the releases record them). Unknown, declined or unrecorded race is null, never
+a group; `Other` is a stated race outside the four."""
+INSURANCES: tuple[str, ...] = ("Medicaid", "Medicare", "Other")
+"""Insurance groups, the socio-economic proxy of Seyyed-Kalantari et al. (2021); unknown is null."""
+ATTRIBUTE_COLUMNS: dict[str, tuple[str, ...]] = {"race": RACES, "insurance": INSURANCES}
+"""Optional group columns of manifests, tasks and prediction files, with their allowed values."""
 
 SEED_STUDY_CLASSES: tuple[str, ...] = (
     "Cardiomegaly",

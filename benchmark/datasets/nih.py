@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from benchmark.core.errors import BenchError
-from benchmark.core.manifest import MANIFEST_COLUMNS, MANIFEST_SCHEMA, validate_manifest
+from benchmark.core.manifest import canonical_manifest, validate_manifest
 from benchmark.core.schema import LABEL_COLUMNS, official_name
 from benchmark.datasets.splits import split_patients
 
@@ -84,7 +84,7 @@ def load_nih(
     images, layout = _scan_images(root, report)
     frame = _attach_paths(frame, images, layout, csv_path, allow_missing_images, report)
     frame = _assign_splits(frame, root, val_fraction, seed, report)
-    manifest = frame.select(MANIFEST_COLUMNS).cast(MANIFEST_SCHEMA)
+    manifest = canonical_manifest(frame)
     validate_manifest(manifest, source=str(csv_path))
     report["rows"] = manifest.height
     report["patients"] = manifest["patient_id"].n_unique()

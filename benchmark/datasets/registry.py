@@ -1,8 +1,10 @@
 """Datasets registered in the working directory, so later commands find the manifest by name.
 
 `workdir/datasets/<name>/manifest.parquet` (the canonical manifest) and `source.json` (the root it was read
-from, its digest, rows, and the adapter's report), both written atomically (`benchmark.core.atomic`), so an
-interrupted write never leaves a half-written manifest.
+from, its digest, rows, label columns, and the adapter's report), both written atomically
+(`benchmark.core.atomic`), so an interrupted write never leaves a half-written manifest. A manifest registered
+by an earlier version (without `race`, `insurance` or the CheXpert-only label columns) is upgraded on read; its
+digest, and so its stores, stay valid.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import polars as pl
 
 from benchmark.core.atomic import atomic_output, write_text
 from benchmark.core.errors import BenchError
-from benchmark.core.manifest import manifest_digest, validate_manifest
+from benchmark.core.manifest import labelled_columns, manifest_digest, upgrade_manifest, validate_manifest
 from benchmark.core.workdir import Workdir
 
 
@@ -29,6 +31,7 @@ def register_dataset(workdir: Workdir | str | os.PathLike, name: str, dataset) -
         "root": str(Path(dataset.root).resolve()),
         "digest": manifest_digest(manifest),
         "rows": manifest.height,
+        "labels": list(labelled_columns(manifest)),
         "report": getattr(dataset, "report", {}),
     }
     with atomic_output(workdir.manifest_path(name)) as temporary:
@@ -61,6 +64,7 @@ def load_registered(workdir: Workdir | str | os.PathLike, name: str) -> tuple[pl
         manifest = pl.read_parquet(manifest_path)
     except (OSError, ValueError, pl.exceptions.PolarsError) as error:
         raise BenchError(f"{manifest_path.parent}: the registered dataset cannot be read ({error}). Register it again with --root DIR.") from None
+    manifest, _ = upgrade_manifest(manifest)
     validate_manifest(manifest, source=str(manifest_path))
     if manifest_digest(manifest) != source.get("digest"):
         raise BenchError(f"{manifest_path}: its content does not match the digest in {source_path.name}; it was changed by hand. Register it again with --root DIR.")

@@ -1,4 +1,5 @@
-"""What a manifest holds, per split: rows, patients, sex, age groups, views and findings (dict and rich tables)."""
+"""What a manifest holds, per split: rows, patients, sex, age groups, race, insurance, views and findings, with the
+masked (null: uncertain under --uncertain ignore, or unlabelled) labels counted (dict and rich tables)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.core.schema import LABEL_COLUMNS, SPLITS
+from benchmark.core.manifest import labelled_columns
+from benchmark.core.schema import ATTRIBUTE_COLUMNS, SPLITS
 
 AGE_GROUPS: tuple[str, ...] = ("<60", ">=60", "unknown")
 
@@ -16,7 +18,7 @@ def _counts(rows: pl.DataFrame, column: str) -> dict[str, int]:
     return {("unknown" if value is None else str(value)): int(count) for value, count in counted.iter_rows()}
 
 
-def _part(rows: pl.DataFrame) -> dict:
+def _part(rows: pl.DataFrame, labels: tuple[str, ...]) -> dict:
     age = rows["age"]
     groups = {
         "<60": int((age < 60).sum()),
@@ -34,13 +36,17 @@ def _part(rows: pl.DataFrame) -> dict:
             "max": None if age.max() is None else float(age.max()),
         },
         "view": _counts(rows, "view"),
-        "findings": {name: int(rows[name].sum() or 0) for name in LABEL_COLUMNS},
+        **{name: _counts(rows, name) for name in ATTRIBUTE_COLUMNS if name in rows.columns},
+        "findings": {name: int(rows[name].sum() or 0) for name in labels},
+        "masked": {name: int(rows[name].null_count()) for name in labels},
     }
 
 
 def summarise(manifest: pl.DataFrame, report: dict | None = None) -> dict:
     """A JSON-ready summary: totals, one block per split, and the adapter's report (repairs, notes)."""
-    summary = {"all": _part(manifest), "splits": {split: _part(manifest.filter(pl.col("split") == split)) for split in SPLITS}}
+    labels = labelled_columns(manifest)
+    summary = {"labels": list(labels), "all": _part(manifest, labels),
+               "splits": {split: _part(manifest.filter(pl.col("split") == split), labels) for split in SPLITS}}
     if report is not None:
         summary["report"] = report
     return summary
@@ -66,19 +72,27 @@ def print_summary(summary: dict, console: Console, *, title: str = "dataset") ->
     views = sorted({view for part in parts for view in part["view"]})
     for view in views:
         overview.add_row(f"view {view}", *(f"{part['view'].get(view, 0):,}" for part in parts))
+    for attribute, groups in ATTRIBUTE_COLUMNS.items():
+        if any(set(part.get(attribute, {})) - {"unknown"} for part in parts):
+            for group in (*groups, "unknown"):
+                overview.add_row(f"{attribute} {group}", *(f"{part[attribute].get(group, 0):,}" for part in parts))
     console.print(overview)
 
-    findings = Table(title=f"{title}: images per finding")
+    masked = any(any(part["masked"].values()) for part in parts)
+    findings = Table(title=f"{title}: images per finding" + (" (masked labels in brackets)" if masked else ""))
     findings.add_column("finding")
     for column in columns:
         findings.add_column(column, justify="right")
-    for name in LABEL_COLUMNS:
-        findings.add_row(name, *(f"{part['findings'][name]:,}" for part in parts))
+    for name in summary.get("labels", parts[0]["findings"]):
+        findings.add_row(name, *(f"{part['findings'][name]:,}" + (f" ({part['masked'][name]:,})" if masked else "")
+                                 for part in parts))
     console.print(findings)
 
     if report:
+        found = report.get("images_found")
         lines = [
-            f"metadata: {report.get('csv', '?')}; images: {report.get('images_found', '?'):,} found in {report.get('image_layout', '?')}",
+            f"metadata: {report.get('csv', report.get('metadata', '?'))}; images: "
+            + (f"{found:,} found in {report.get('image_layout', '?')}" if found is not None else str(report.get("images", "?"))),
             f"splits: {report.get('split_source', '?')}",
             *report.get("notes", []),
         ]

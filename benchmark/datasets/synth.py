@@ -87,11 +87,15 @@ class Effect:
     size: float
     finding: str | None = None
 
+    KINDS = EFFECT_KINDS
+    GROUPS = GROUPS
+    """The kinds and groups this layout's effects may name (a subclass for another layout replaces them)."""
+
     def __post_init__(self):
-        if self.kind not in EFFECT_KINDS:
-            raise BenchError(f"unknown effect kind {self.kind!r}; use one of {', '.join(EFFECT_KINDS)}.")
-        if self.group not in GROUPS:
-            raise BenchError(f"unknown effect group {self.group!r}; use one of {', '.join(GROUPS)} (young: age < 60, old: age >= 60).")
+        if self.kind not in self.KINDS:
+            raise BenchError(f"unknown effect kind {self.kind!r}; use one of {', '.join(self.KINDS)}.")
+        if self.group not in self.GROUPS:
+            raise BenchError(f"unknown effect group {self.group!r}; use one of {', '.join(self.GROUPS)} (young: age < 60, old: age >= 60).")
         if (self.kind == "weak_trace") != (self.finding is not None):
             raise BenchError("only weak_trace names a finding: write weak_trace:GROUP:Finding=SIZE, the others KIND:GROUP=SIZE.")
         if self.finding is not None and self.finding not in FINDINGS:
@@ -124,13 +128,14 @@ class Effect:
         return cls(kind=parts[0], group=parts[1], size=value, finding=parts[2] if len(parts) == 3 else None)
 
 
-def parse_effects(effects: str | Iterable[str | Effect] | None) -> tuple[Effect, ...]:
-    """Effects from a comma-separated string, a list of strings or Effect objects; None, "" or "none" -> none."""
+def parse_effects(effects: str | Iterable[str | Effect] | None, kind: type[Effect] = Effect) -> tuple[Effect, ...]:
+    """Effects from a comma-separated string, a list of strings or Effect objects; None, "" or "none" -> none.
+    `kind`: the Effect class of the layout (NIH's by default)."""
     if effects is None:
         return ()
     if isinstance(effects, str):
         effects = [] if effects.strip().lower() in ("", "none") else effects.split(",")
-    parsed = tuple(effect if isinstance(effect, Effect) else Effect.parse(effect) for effect in effects)
+    parsed = tuple(effect if isinstance(effect, kind) else kind.parse(effect) for effect in effects)
     seen = [(effect.kind, effect.group, effect.finding) for effect in parsed]
     if len(set(seen)) != len(seen):
         raise BenchError(f"effects {[effect.text for effect in parsed]} repeat a kind for the same group; give each once.")
@@ -289,7 +294,7 @@ def write_synthetic(
         raise BenchError(f"seed_class_share {seed_class_share} must be between 0 and 0.9.")
     effects = parse_effects(effects)
     out = Path(out).expanduser()
-    _prepare_folder(out, overwrite)
+    prepare_folder(out, overwrite)
 
     rng = np.random.default_rng(seed)
     images = _sample_population(n, rng)
@@ -309,7 +314,12 @@ def write_synthetic(
     return out
 
 
-def _prepare_folder(out: Path, overwrite: bool) -> None:
+NIH_OWNED = (CSV_NAME, "train_val_list.txt", "test_list.txt", "images")
+
+
+def prepare_folder(out: Path, overwrite: bool, owned: tuple[str, ...] = NIH_OWNED) -> None:
+    """`out` must be empty or absent; with `overwrite`, a synthetic dataset there (it has synthetic_effects.json)
+    loses the entries of its layout (`owned`, files or folders) and nothing else."""
     if out.exists() and not out.is_dir():
         raise BenchError(f"--out {out} is a file; give a folder.")
     if out.is_dir() and any(out.iterdir()):
@@ -317,9 +327,11 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
             raise BenchError(f"--out {out} is not empty; choose a new folder or pass --overwrite to replace a synthetic dataset there.")
         if not (out / EFFECTS_NAME).is_file():
             raise BenchError(f"--out {out} holds files that are not a synthetic dataset (no {EFFECTS_NAME}); refusing to overwrite it.")
-        for name in (CSV_NAME, EFFECTS_NAME, "train_val_list.txt", "test_list.txt"):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "images", ignore_errors=True)
+        for name in (*owned, EFFECTS_NAME):
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+            else:
+                (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
 

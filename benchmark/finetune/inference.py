@@ -45,10 +45,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 def per_sample_loss(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
-    """Cross-entropy (single-label) or the mean over classes of binary cross-entropy (multi-label)."""
+    """Cross-entropy (single-label) or the mean over classes of binary cross-entropy (multi-label); masked
+    labels (negative targets, `benchmark.core.schema.MASKED`) are left out of a row's mean."""
     if kind == "single":
         return F.cross_entropy(logits, targets, reduction="none")
-    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=1)
+    observed = targets >= 0
+    losses = F.binary_cross_entropy_with_logits(logits, targets.clamp_min(0), reduction="none")
+    return torch.where(observed, losses, torch.zeros_like(losses)).sum(dim=1) / observed.sum(dim=1).clamp_min(1)
 
 
 def probabilities(logits: np.ndarray, kind: str) -> np.ndarray:

@@ -77,7 +77,8 @@ def expected_weights_digest(name: str, weights) -> str | None:
         return None
 
 
-def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_content: bool = False) -> Path | None:
+def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_content: bool = False,
+                 classes=None) -> Path | None:
     """The complete store `extract(name, manifest, root, ...)` would return, if it exists and every image file
     is unchanged since its pixels were decoded; else None. Reads only."""
     from extractors.registry import get_spec
@@ -90,7 +91,8 @@ def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_con
                                 verify_content=verify_content)
     if pixels is None:
         return None
-    identity = identity_of(spec, weights_digest, digest_of_manifest(manifest), prompt_sets(spec), pixels.content_digest)
+    identity = identity_of(spec, weights_digest, digest_of_manifest(manifest), prompt_sets(spec, classes=classes),
+                           pixels.content_digest)
     identity_digest = digest(identity)
     path = Workdir.of(workdir).embedding_store(name, identity_digest)
     return path if is_complete_store(path, identity_digest) else None
@@ -113,9 +115,11 @@ def extract(
     progress: Progress = SILENT,
     wait: bool = True,
     shard_rows: int = EMBED_SHARD_ROWS,
+    classes=None,
 ) -> Path:
     """Embed every image of `manifest` (files under `root`) with `model` (a registry name, or an `Encoder`);
-    return the path of the complete store. See the module docstring."""
+    return the path of the complete store. See the module docstring. `classes`: the classes whose prompts the
+    store embeds (default NIH's label columns; `Adapter.prompt_classes` for other datasets)."""
     if batch_size < 1:
         raise BenchError(f"--batch-size must be at least 1, got {batch_size}")
     if workers < 0:
@@ -127,7 +131,7 @@ def extract(
     with process_group(device) as (ranks, device):
         if isinstance(model, str):
             hit = ranks.share(cached_store(model, manifest, root, workdir=workdir, weights=weights,
-                                           verify_content=verify_content) if ranks.is_main else None)
+                                           verify_content=verify_content, classes=classes) if ranks.is_main else None)
             if hit is not None:
                 return hit
             from extractors import load_encoder
@@ -141,7 +145,7 @@ def extract(
                                           skip_bad=skip_bad, keep_degenerate=keep_degenerate,
                                           verify_content=verify_content, progress=progress, wait=wait, ranks=ranks)
         job = _StoreJob(encoder, pixels, manifest, workdir, manifest_digest, ranks=ranks, progress=progress,
-                        wait=wait, shard_rows=shard_rows)
+                        wait=wait, shard_rows=shard_rows, classes=classes)
         job.timings["pixel_store_s"] = time.perf_counter() - started
         return job.run(batch_size=batch_size, workers=workers)
 
@@ -150,10 +154,10 @@ class _StoreJob:
     """One store to build: its identity and path, the pixel store it reads, and the build protocol."""
 
     def __init__(self, encoder, pixels: PixelStore, manifest, workdir: Workdir, manifest_digest: str, *,
-                 ranks: Ranks, progress: Progress, wait: bool, shard_rows: int):
+                 ranks: Ranks, progress: Progress, wait: bool, shard_rows: int, classes=None):
         self.encoder, self.pixels, self.workdir = encoder, pixels, workdir
         self.manifest_digest, self.ranks, self.progress, self.wait = manifest_digest, ranks, progress, wait
-        self.sets = prompt_sets(encoder.spec, encoder)
+        self.sets = prompt_sets(encoder.spec, encoder, classes)
         self.identity = identity_of(encoder.spec, encoder.weights_digest, manifest_digest, self.sets,
                                     pixels.content_digest)
         self.identity_digest = digest(self.identity)
@@ -247,6 +251,20 @@ class ExtractRequest:
     val_fraction: float = 0.1
     split_seed: int = 0
     allow_missing_images: bool = False
+    uncertain: str | None = None
+    views: str | None = None
+    labeler: str | None = None
+    mimic_iv: str | Path | None = None
+    race_map: str | Path | None = None
+
+    def load_options(self):
+        """How the dataset adapter reads the folder (options left None keep the adapter's defaults)."""
+        from benchmark.datasets.common import LoadOptions
+
+        given = {"uncertain": self.uncertain, "views": self.views, "labeler": self.labeler, "mimic_iv": self.mimic_iv,
+                 "race_map": self.race_map}
+        return LoadOptions(val_fraction=self.val_fraction, seed=self.split_seed, allow_missing_images=self.allow_missing_images,
+                           **{key: value for key, value in given.items() if value is not None})
 
 
 @dataclass(frozen=True)
@@ -261,7 +279,7 @@ def extract_dataset(request: ExtractRequest, workdir, progress: Progress = SILEN
     """Check the request, read the dataset folder, extract its embedding store, and only then register the
     dataset in the workdir (rank 0; not rewritten when it is registered already). A request that fails leaves
     the registered dataset as it was; a cache hit writes nothing."""
-    from benchmark.datasets.nih import load_nih
+    from benchmark.datasets.adapters import get_adapter, load_dataset
     from extractors.registry import get_spec
 
     workdir = Workdir.of(workdir)
@@ -270,18 +288,18 @@ def extract_dataset(request: ExtractRequest, workdir, progress: Progress = SILEN
     if request.batch_size < 1 or request.workers < 0:
         raise BenchError(f"--batch-size must be at least 1 and --workers 0 or more (got {request.batch_size}, "
                          f"{request.workers})")
-    dataset = load_nih(request.root, val_fraction=request.val_fraction, seed=request.split_seed,
-                       allow_missing_images=request.allow_missing_images)
+    adapter = get_adapter(request.dataset)
+    dataset = load_dataset(request.dataset, request.root, request.load_options())
     for note in dataset.report.get("notes", []):
         progress.note(f"{request.dataset}: {note}")
     started = time.time()
     hit = cached_store(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
-                       verify_content=request.verify_content)
+                       verify_content=request.verify_content, classes=adapter.prompt_classes)
     path = hit or extract(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
                           trust_checkpoint=request.trust_checkpoint, device=request.device,
                           batch_size=request.batch_size, workers=request.workers, skip_bad=request.skip_bad,
                           keep_degenerate=request.keep_degenerate, verify_content=request.verify_content,
-                          progress=progress, wait=request.wait)
+                          progress=progress, wait=request.wait, classes=adapter.prompt_classes)
     registered = environment_rank() == 0 and _register_if_changed(workdir, request.dataset, dataset)
     return ExtractOutcome(store=path, cache_hit=path.stat().st_mtime < started, dataset=dataset, registered=registered)
 

@@ -21,7 +21,7 @@ from benchmark.core.identity import plain
 from benchmark.core.progress import SILENT, Progress
 from benchmark.core.runs import RunRecord, list_runs, new_run_path, write_predictions
 from benchmark.core.predictions import prediction_frame
-from benchmark.core.schema import RANDOM_INIT, SPLITS, label_column
+from benchmark.core.schema import MASKED, RANDOM_INIT, SPLITS, label_column
 from benchmark.core.versions import package_versions
 from benchmark.core.workdir import Workdir
 from heads.registry import DEFAULT_HEADS, HeadSpec, get_head
@@ -41,6 +41,8 @@ class HeadsRequest:
     head_params: dict = field(default_factory=dict)
     promptset: str | None = None
     force: bool = False
+    test_on: tuple[str, ...] = ()
+    """Registered datasets to test on (out of distribution; `benchmark.pipelines.transfer`); empty: `dataset`."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class FitResult:
     random_init: bool = False
     replaced: str = ""
     earlier_identical: tuple[str, ...] = ()
+    test_dataset: str | None = None
 
 
 @dataclass
@@ -69,7 +72,10 @@ class AlignedData:
         return np.flatnonzero((self.frame["split"] == name).to_numpy())
 
     def labels(self, positions: np.ndarray) -> np.ndarray:
-        columns = [label_column(c) for c in self.task.classes]
+        """Class indices (single-label) or 0/1 [n, C] with MASKED (-1) for a masked label (multi-label)."""
+        import polars as pl
+
+        columns = [pl.col(label_column(c)).fill_null(MASKED) for c in self.task.classes]
         matrix = self.frame[positions].select(columns).to_numpy().astype(np.int64)
         return matrix.argmax(axis=1) if self.task.kind == "single" else matrix
 
@@ -188,6 +194,10 @@ def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> li
     specs = [get_head(name) for name in request.heads]
     if not specs:
         raise BenchError("no heads asked for; choose from the heads registry (see `bench fit-heads --help`)")
+    if request.test_on:
+        from benchmark.pipelines.transfer import fit_transfer
+
+        return fit_transfer(workdir, request, specs, progress)
     inputs = prepare_inputs(workdir, request, progress)
     results = []
     for spec in specs:
@@ -207,15 +217,21 @@ def fit_one(workdir: Workdir, request: HeadsRequest, inputs: HeadInputs, spec: H
     seconds = time.perf_counter() - started
     chosen.update(head.chosen_on_val())
     record = run_record(request, inputs, spec, head, chosen, seconds)
+    frame = prediction_frame(inputs.aligned.frame[inputs.evaluated], probabilities, inputs.task.classes)
+    val = inputs.positions["val"]
+    return write_run(workdir, request, record, frame, spec=spec, seconds=seconds,
+                     val_macro_auc=macro_auc(inputs.aligned.labels(val), probabilities[: val.size]))
+
+
+def write_run(workdir: Workdir, request: HeadsRequest, record: RunRecord, frame, *, spec: HeadSpec, seconds: float,
+              val_macro_auc: float) -> FitResult:
+    """Write one run's predictions under a new run id (or the identical run it replaces with --force)."""
     path, replaced, earlier = _run_path(workdir, request, record)
     record.run_id = path.parent.name
-    frame = prediction_frame(inputs.aligned.frame[inputs.evaluated], probabilities, inputs.task.classes)
     write_predictions(path, frame, record, force=bool(replaced))
-    val = inputs.positions["val"]
     return FitResult(head=spec.name, path=path, run_id=record.run_id, seconds=seconds, chosen=record.chosen,
-                     val_macro_auc=macro_auc(inputs.aligned.labels(val), probabilities[: val.size]),
-                     random_init=bool(record.random_init), replaced=replaced,
-                     earlier_identical=tuple(run.run_id for run in earlier))
+                     val_macro_auc=val_macro_auc, random_init=bool(record.random_init), replaced=replaced,
+                     earlier_identical=tuple(run.run_id for run in earlier), test_dataset=record.test_dataset)
 
 
 def build_estimator(spec: HeadSpec, request: HeadsRequest, inputs: HeadInputs):
@@ -268,11 +284,13 @@ def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, head, 
     )
 
 
-IDENTICAL_FIELDS = ("encoder", "weights_digest", "method", "seed", "store_identity", "task_params", "hyperparameters")
+IDENTICAL_FIELDS = ("encoder", "weights_digest", "method", "seed", "store_identity", "task_params", "hyperparameters",
+                    "test_dataset")
 
 
 def identical_runs(workdir, task_name: str, record: RunRecord) -> list:
-    """Earlier runs with the same encoder, weights, method, seed, store, task parameters and hyperparameters."""
+    """Earlier runs with the same encoder, weights, method, seed, store, task parameters, hyperparameters and
+    test dataset."""
     wanted = {key: plain(getattr(record, key)) for key in IDENTICAL_FIELDS}
     return [
         run for run in list_runs(workdir, task_name)
