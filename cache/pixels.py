@@ -2,10 +2,20 @@
 
 Decoding a 1024-px PNG costs ~16-18 ms per core, far more than a GPU encoder spends on it, so extraction
 reads pre-decoded pixels instead. Each image is opened with PIL, converted to 8-bit grayscale (16-bit images
-scaled, colour and alpha dropped), zero-padded to a square (centred), resized to `size` x `size` (bicubic,
-antialiased when shrinking) and stored as uint8.
+scaled, colour and alpha dropped), brought to `size` x `size` by the encoder's resize filter
+(`RESIZE_FILTERS`, the spec's `preprocess.store_resize`) and stored as uint8:
 
-File: `workdir/pixels/<manifest-digest[:16]>-<size>px.h5`, rows in manifest order:
+  pil-bicubic      zero-pad to a square (centred), then PIL bicubic (antialiased) to `size` (CLIP, BiomedCLIP,
+                   MedCLIP: their PIL pipelines on a padded square)
+  pil-lanczos-fit  longest side to `size` with PIL LANCZOS (= the authors' `Image.ANTIALIAS`), the other side
+                   `int(side * ratio)`, then zero-pad centred (CheXzero `data_process.preprocess`)
+  cv2-area-fit     the same fit with OpenCV `INTER_AREA`, then zero-pad centred (GLoRIA `_resize_img`)
+
+The filter is part of the store's identity and file name, so encoders with different filters never share
+pixels and those that agree do.
+
+File: `workdir/pixels/<manifest-digest[:16]>-<size>px[-<filter>].h5` (no suffix for pil-bicubic), rows in
+manifest order:
 
     pixels             [N, size, size] uint8   (zeros for excluded rows)
     rows/image_id      [N] str
@@ -47,14 +57,39 @@ STORE_KIND = "cxr-fairbench pixel store"
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def pipeline_settings(size: int) -> dict:
-    """What determines the pixels (goes into every embedding store identity built from them)."""
+DEFAULT_RESIZE = "pil-bicubic"
+RESIZE_FILTERS = {
+    "pil-bicubic": ("zero, centred, to square", "PIL bicubic (antialiased)"),
+    "pil-lanczos-fit": (
+        "zero, centred, after the resize (CheXzero data_process.preprocess)",
+        "PIL LANCZOS (antialiased) of the longest side to size, other side int(side * size / longest)",
+    ),
+    "cv2-area-fit": (
+        "zero, centred (floor before, ceil after), after the resize (GLoRIA _resize_img)",
+        "OpenCV INTER_AREA of the longest side to size, other side int(side * size / longest)",
+    ),
+}
+"""Resize filter name -> (how the image is padded, how it is resized), as recorded in the store identity."""
+
+
+def check_resize(resize: str) -> str:
+    if resize not in RESIZE_FILTERS:
+        raise BenchError(f"unknown pixel-store resize filter {resize!r}; known filters: {sorted(RESIZE_FILTERS)}.")
+    return resize
+
+
+def pipeline_settings(size: int, resize: str = DEFAULT_RESIZE) -> dict:
+    """What determines the pixels (goes into every embedding store identity built from them).
+
+    The default filter's settings are those of the stores written before filters were named, so its stores
+    keep their identity; the other filters' settings name them."""
+    pad, how = RESIZE_FILTERS[check_resize(resize)]
     return {
         "version": PIXEL_PIPELINE_VERSION,
         "size": int(size),
         "mode": "L (8-bit grayscale; 16-bit scaled by 1/257; colour converted by ITU-R 601-2 luma; alpha dropped)",
-        "pad": "zero, centred, to square",
-        "resize": "PIL bicubic (antialiased)",
+        "pad": pad,
+        "resize": how,
         "dtype": "uint8",
     }
 
@@ -70,7 +105,7 @@ def _to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def decode_image(path: Path, size: int) -> np.ndarray:
+def decode_image(path: Path, size: int, resize: str = DEFAULT_RESIZE) -> np.ndarray:
     """Decode one image into a `size` x `size` uint8 array (raises OSError/ValueError on a bad file)."""
     with Image.open(path) as image:
         image.load()
@@ -78,6 +113,14 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     width, height = gray.size
     if width == 0 or height == 0:
         raise ValueError(f"image has size {width}x{height}")
+    if check_resize(resize) == "pil-bicubic":
+        return _pad_then_resize(gray, size)
+    fitted = _fit_longest_side(np.asarray(gray, dtype=np.uint8), size, resize)
+    return _pad_centred(fitted, size)
+
+
+def _pad_then_resize(gray: Image.Image, size: int) -> np.ndarray:
+    width, height = gray.size
     side = max(width, height)
     if width != height:
         square = Image.new("L", (side, side), 0)
@@ -88,6 +131,30 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     return np.asarray(gray, dtype=np.uint8)
 
 
+def _fit_longest_side(gray: np.ndarray, size: int, resize: str) -> np.ndarray:
+    """Longest side to `size`, the other `int(side * size / longest)` (as CheXzero and GLoRIA round)."""
+    height, width = gray.shape
+    ratio = float(size) / max(height, width)
+    new_height, new_width = (size, int(width * ratio)) if height >= width else (int(height * ratio), size)
+    new_height, new_width = max(new_height, 1), max(new_width, 1)
+    if (new_height, new_width) == (height, width):
+        return gray
+    if resize == "cv2-area-fit":
+        import cv2
+
+        return cv2.resize(gray, (new_width, new_height), interpolation=cv2.INTER_AREA)
+    image = Image.fromarray(gray, mode="L").resize((new_width, new_height), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _pad_centred(fitted: np.ndarray, size: int) -> np.ndarray:
+    height, width = fitted.shape
+    top, left = (size - height) // 2, (size - width) // 2
+    square = np.zeros((size, size), dtype=np.uint8)
+    square[top : top + height, left : left + width] = fitted
+    return square
+
+
 @dataclass(frozen=True)
 class _ShardJob:
     shard: int
@@ -96,6 +163,7 @@ class _ShardJob:
     size: int
     skip_bad: bool
     out: str
+    resize: str = DEFAULT_RESIZE
 
 
 def _decode_shard(job: _ShardJob) -> tuple[int, int, dict | None]:
@@ -106,7 +174,7 @@ def _decode_shard(job: _ShardJob) -> tuple[int, int, dict | None]:
     bad_rows, bad_paths, bad_reasons = [], [], []
     for offset, path in enumerate(job.paths):
         try:
-            pixels[offset] = decode_image(Path(path), job.size)
+            pixels[offset] = decode_image(Path(path), job.size, job.resize)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
             reason = f"{type(error).__name__}: {error}"
             if not job.skip_bad:
@@ -206,6 +274,7 @@ class PixelStore:
         *,
         size: int,
         workdir,
+        resize: str = DEFAULT_RESIZE,
         workers: int = 0,
         skip_bad: bool = False,
         progress: Progress = SILENT,
@@ -213,27 +282,29 @@ class PixelStore:
         ranks: Ranks = SINGLE,
         shard_rows: int = PIXEL_SHARD_ROWS,
     ) -> PixelStore:
-        """The pixel store of `manifest` at `size`, decoding only what no earlier run finished."""
+        """The pixel store of `manifest` at `size` with the `resize` filter, decoding only what no earlier run
+        finished."""
         if manifest.height == 0:
             raise BenchError("the manifest has no rows: there are no images to decode. Check the dataset root and its CSV.")
         root = Path(root)
         digest = manifest_digest(manifest)
-        path = Workdir.of(workdir).pixel_store(digest, size)
+        path = Workdir.of(workdir).pixel_store(digest, size, resize=check_resize(resize))
         image_ids = manifest["image_id"].to_list()
         paths = [str(root / relative) for relative in manifest["path"].to_list()]
-        settings = pipeline_settings(size)
+        settings = pipeline_settings(size, resize)
         identity_json = canonical_json({"manifest_digest": digest, "pipeline": settings, "shard_rows": shard_rows})
         plan = ShardPlan(len(image_ids), shard_rows)
         parts = PartsFolder(path.with_name(path.stem + ".parts"), identity_json)
 
         def is_complete() -> bool:
-            return _is_complete(path, digest, size)
+            return _is_complete(path, digest, size, settings)
 
         def compute(shards: list[int]) -> None:
             jobs = []
             for shard in shards:
                 start, stop = plan.bounds(shard)
-                jobs.append(_ShardJob(shard, start, tuple(paths[start:stop]), size, skip_bad, str(parts.shard_path(shard))))
+                jobs.append(_ShardJob(shard, start, tuple(paths[start:stop]), size, skip_bad, str(parts.shard_path(shard)),
+                                     resize))
             _run_jobs(jobs, workers=workers, progress=progress, total=plan.n_rows, done=plan.n_rows - sum(len(j.paths) for j in jobs), image_ids=image_ids)
 
         def assemble() -> None:
@@ -263,7 +334,7 @@ class PixelStore:
         return store
 
 
-def _is_complete(path: Path, digest: str, size: int) -> bool:
+def _is_complete(path: Path, digest: str, size: int, settings: dict) -> bool:
     if not path.exists():
         return False
     try:
@@ -272,6 +343,7 @@ def _is_complete(path: Path, digest: str, size: int) -> bool:
                 bool(handle.attrs.get("complete", False))
                 and handle.attrs.get("manifest_digest") == digest
                 and int(handle.attrs.get("size", -1)) == int(size)
+                and json.loads(handle.attrs.get("pipeline", "{}")) == settings
             )
     except OSError:
         return False

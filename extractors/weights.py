@@ -248,7 +248,9 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
                 f"{path} needs arbitrary unpickling to load (safe loading said: {first_line}). Refused. "
                 "Pass --trust-checkpoint only if you trust where the file came from."
             ) from None
-        return torch.load(path, map_location="cpu", weights_only=False)
+        from extractors.lightning_checkpoint import load_trusted
+
+        return load_trusted(path)
 
 
 def unwrap_state_dict(checkpoint: Any, *, path: str | os.PathLike, keys: tuple[str, ...] = ("state_dict",)) -> dict:

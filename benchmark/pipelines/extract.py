@@ -34,7 +34,7 @@ from benchmark.core.versions import package_versions
 from benchmark.core.workdir import Workdir
 from cache.build import build_sharded
 from cache.embeddings import assemble_store, is_complete_store, store_identity
-from cache.pixels import PixelStore, pipeline_settings
+from cache.pixels import DEFAULT_RESIZE, PixelStore, pipeline_settings
 from cache.shards import PartsFolder, ShardPlan, save_arrays
 from extractors.embed import EXTRACTOR_VERSION, embed_images, embed_prompt_sets, prompt_sets
 
@@ -49,11 +49,17 @@ def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict) -> 
     return store_identity(
         encoder={key: value for key, value in described.items() if key not in SPEC_FIELDS_NOT_IN_IDENTITY},
         weights_digest=weights_digest,
-        preprocessing={"pixels": pipeline_settings(spec.preprocess.pixel_size), "encoder": spec.preprocess},
+        preprocessing={"pixels": pipeline_settings(spec.preprocess.pixel_size, store_resize_of(spec)),
+                       "encoder": spec.preprocess},
         manifest_digest=manifest_digest,
         extractor_version=EXTRACTOR_VERSION,
         prompts=sets,
     )
+
+
+def store_resize_of(spec) -> str:
+    """The pixel-store resize filter of `spec` (the default for encoder objects whose spec predates filters)."""
+    return getattr(spec.preprocess, "store_resize", DEFAULT_RESIZE)
 
 
 def expected_weights_digest(name: str, weights) -> str | None:
@@ -150,7 +156,8 @@ class _StoreJob:
             return self.path
         started = time.perf_counter()
         pixels = PixelStore.open_or_build(
-            self.manifest, self.root, size=self.encoder.pixel_size, workdir=self.workdir, workers=workers,
+            self.manifest, self.root, size=self.encoder.pixel_size, resize=store_resize_of(self.encoder.spec),
+            workdir=self.workdir, workers=workers,
             skip_bad=skip_bad, progress=self.progress, wait=self.wait, ranks=self.ranks,
         )
         self.timings["pixel_store_s"] = time.perf_counter() - started
