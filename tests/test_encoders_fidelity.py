@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from cache.pixels import decode_image
+from extractors.embed import embed_prompt_sets, promptset_encodings
 from tests.fidelity import build_fixture_encoder, fixture_names, read_fixture, state_sha256
 from tests.reference_images import write_reference_images
 
@@ -33,7 +34,10 @@ def assert_float16_equal(ours: np.ndarray, reference: np.ndarray, what: str) -> 
 
 
 def our_pixels(meta, spec, paths) -> np.ndarray:
-    return np.stack([decode_image(path, meta["store_size"], spec.preprocess.store_resize) for path in paths])
+    """Our pixel store's rows for the fixture's images (`meta["images"]`: a subset, where a documented
+    difference rules out the others, e.g. CLIP's centre crop of non-square images)."""
+    chosen = [paths[index] for index in meta.get("images", range(len(paths)))]
+    return np.stack([decode_image(path, meta["store_size"], spec.preprocess.store_resize) for path in chosen])
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -61,3 +65,14 @@ def test_embeddings_match_the_authors(name, image_paths):
         assert_float16_equal(images[key].numpy(), reference[array], f"{name} image {key}")
     for key, array in meta.get("text_outputs", {}).items():
         assert_float16_equal(texts[key].numpy(), reference[array], f"{name} text {key}")
+    if meta.get("text_sets"):
+        sets = embed_prompt_sets(encoder, prompt_entries(meta, encoder.spec))
+        for set_name, outputs in meta["text_sets"].items():
+            for key, array in outputs.items():
+                assert_float16_equal(sets[set_name][key], reference[array], f"{name} prompt set {set_name} {key}")
+
+
+def prompt_entries(meta, spec) -> dict:
+    """The fixture's prompts as every prompt set the family stores (`extractors.embed.promptset_encodings`)."""
+    entries = [(class_name, prompt, "pos") for class_name, prompt in zip(meta["prompt_classes"], meta["prompts"])]
+    return {set_name: entries for set_name in promptset_encodings(spec)}
