@@ -6,7 +6,8 @@ scaled, colour and alpha dropped), brought to `size` x `size` by the encoder's r
 (`RESIZE_FILTERS`, the spec's `preprocess.store_resize`) and stored as uint8:
 
   pil-bicubic      zero-pad to a square (centred), then PIL bicubic (antialiased) to `size` (CLIP, BiomedCLIP,
-                   MedCLIP: their PIL pipelines on a padded square)
+                   MedCLIP, RAD-DINO, PubMedCLIP: their PIL pipelines on a padded square)
+  pil-bilinear     the same with PIL bilinear (torchvision's default `Resize`: CXR-CLIP, BioViL)
   pil-lanczos-fit  longest side to `size` with PIL LANCZOS (= the authors' `Image.ANTIALIAS`), the other side
                    `int(side * ratio)`, then zero-pad centred (CheXzero `data_process.preprocess`)
   cv2-area-fit     the same fit with OpenCV `INTER_AREA`, then zero-pad centred (GLoRIA `_resize_img`)
@@ -60,6 +61,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 DEFAULT_RESIZE = "pil-bicubic"
 RESIZE_FILTERS = {
     "pil-bicubic": ("zero, centred, to square", "PIL bicubic (antialiased)"),
+    "pil-bilinear": ("zero, centred, to square", "PIL bilinear (antialiased)"),
     "pil-lanczos-fit": (
         "zero, centred, after the resize (CheXzero data_process.preprocess)",
         "PIL LANCZOS (antialiased) of the longest side to size, other side int(side * size / longest)",
@@ -113,13 +115,16 @@ def decode_image(path: Path, size: int, resize: str = DEFAULT_RESIZE) -> np.ndar
     width, height = gray.size
     if width == 0 or height == 0:
         raise ValueError(f"image has size {width}x{height}")
-    if check_resize(resize) == "pil-bicubic":
-        return _pad_then_resize(gray, size)
+    if check_resize(resize) in PAD_THEN_RESIZE:
+        return _pad_then_resize(gray, size, PAD_THEN_RESIZE[resize])
     fitted = _fit_longest_side(np.asarray(gray, dtype=np.uint8), size, resize)
     return _pad_centred(fitted, size)
 
 
-def _pad_then_resize(gray: Image.Image, size: int) -> np.ndarray:
+PAD_THEN_RESIZE = {"pil-bicubic": Image.Resampling.BICUBIC, "pil-bilinear": Image.Resampling.BILINEAR}
+
+
+def _pad_then_resize(gray: Image.Image, size: int, resample) -> np.ndarray:
     width, height = gray.size
     side = max(width, height)
     if width != height:
@@ -127,7 +132,7 @@ def _pad_then_resize(gray: Image.Image, size: int) -> np.ndarray:
         square.paste(gray, ((side - width) // 2, (side - height) // 2))
         gray = square
     if side != size:
-        gray = gray.resize((size, size), Image.Resampling.BICUBIC)
+        gray = gray.resize((size, size), resample)
     return np.asarray(gray, dtype=np.uint8)
 
 

@@ -40,8 +40,9 @@ def prompt_sets(spec, encoder=None) -> dict[str, list[tuple[str, str, str]]]:
     else:
         from extractors.prompts import prompt_set
 
-        prompts = prompt_set(spec, LABEL_COLUMNS)
-        raw = {name: prompts for name in promptset_encodings(spec)}
+        encodings = promptset_encodings(spec)
+        prompts = prompt_set(spec, LABEL_COLUMNS) if encodings else []
+        raw = {name: prompts for name in encodings}
     sets = {}
     for name, entries in raw.items():
         rows = []
@@ -55,8 +56,12 @@ def prompt_sets(spec, encoder=None) -> dict[str, list[tuple[str, str, str]]]:
 def promptset_encodings(spec) -> dict[str, str]:
     """Prompt set name -> how the family encodes it (`spec.extra["promptset_encodings"]`, e.g. MedCLIP's
     "default": the authors' class-batched text embedding, "per-prompt": each prompt alone); one plain set
-    "default" for families without the setting. Every set holds the same prompts."""
+    "default" for families without the setting, none for vision-only encoders. Every set holds the same
+    prompts."""
     extra = getattr(spec, "extra", None) or {}
+    zeroshot = getattr(spec, "zeroshot", None)
+    if zeroshot is not None and zeroshot.ensemble == "none":
+        return {}  # vision only: no text tower, no prompt sets
     return dict(extra.get("promptset_encodings", {"default": "plain"}))
 
 

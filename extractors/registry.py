@@ -21,7 +21,7 @@ from benchmark.core.errors import BenchError
 SPECS_DIR = Path(__file__).parent / "specs"
 VARIANTS = ("official", "tiny")
 PREPROCESS_OPS = ("to_float", "repeat_channels", "normalize", "resize", "center_crop")
-STORE_RESIZE_FILTERS = ("pil-bicubic", "pil-lanczos-fit", "cv2-area-fit")
+STORE_RESIZE_FILTERS = ("pil-bicubic", "pil-bilinear", "pil-lanczos-fit", "cv2-area-fit")
 """How the pixel store brings an image to `pixel_size` (see `cache.pixels.RESIZE_FILTERS`, which must agree)."""
 
 
@@ -82,7 +82,7 @@ class ZeroShotSpec:
     """How the zero-shot head scores this encoder's prompts, the way its authors do (see `heads.zeroshot`).
 
     `ensemble`: "prototype" (normalised class mean of the prompt embeddings), "mean" (mean of the prompts'
-    cosines) or "max" (best prompt); `logit_scale` multiplies cosines before a softmax. Steers the head only,
+    cosines), "max" (best prompt) or "none" (a vision-only encoder: no zero-shot head); `logit_scale` multiplies cosines before a softmax. Steers the head only,
     so it is not part of embedding-store identities.
     """
 
@@ -91,7 +91,7 @@ class ZeroShotSpec:
     note: str = ""
 
 
-ZEROSHOT_ENSEMBLES = ("prototype", "mean", "max")
+ZEROSHOT_ENSEMBLES = ("prototype", "mean", "max", "none")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from torch import nn
 from benchmark.core.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
+from extractors.hf_keys import SWIN_4X_TO_5, rename_key_parts
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
 from extractors.registry import EncoderSpec, family_setting
 from extractors.resnet_backbone import BottleneckResNet
@@ -50,19 +51,8 @@ LOGIT_SCALE_INIT = 1 / 0.07
 TEXT_LAYERS = (1, 2, -1)
 """hidden_states indices MedCLIP averages for its text embedding (embeddings output is index 0)."""
 
-SWIN_RENAMES_FROM_TRANSFORMERS_4 = (
-    (".attention.self.query.", ".attention.q_proj."),
-    (".attention.self.key.", ".attention.k_proj."),
-    (".attention.self.value.", ".attention.v_proj."),
-    (".attention.self.relative_position_bias_table", ".attention.relative_position_bias.relative_position_bias_table"),
-    (".attention.output.dense.", ".attention.o_proj."),
-    (".intermediate.dense.", ".mlp.fc1."),
-    (".output.dense.", ".mlp.fc2."),
-)
-"""Swin parameter names in checkpoints saved with transformers 4.x -> names in current transformers
-(the same renaming transformers applies in `from_pretrained`; order matters: attention.output first)."""
-
-
+SWIN_RENAMES_FROM_TRANSFORMERS_4 = SWIN_4X_TO_5
+"""Swin parameter names in checkpoints saved with transformers 4.x -> current names (`extractors.hf_keys`)."""
 
 
 class MedClipTextModel(nn.Module):
@@ -191,16 +181,8 @@ def build_model(spec: EncoderSpec, bert_config) -> MedClipModel:
 
 
 def rename_transformers4_swin_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Swin keys under `vision_model.model.` from their transformers 4.x names to current names."""
-    renamed = {}
-    for key, value in state_dict.items():
-        if key.startswith("vision_model.model.encoder."):
-            for old, new in SWIN_RENAMES_FROM_TRANSFORMERS_4:
-                if old in key:
-                    key = key.replace(old, new)
-                    break
-        renamed[key] = value
-    return renamed
+    """Swin keys under `vision_model.model.encoder.` from their transformers 4.x names to current names."""
+    return rename_key_parts(state_dict, SWIN_4X_TO_5, under="vision_model.model.encoder.")
 
 
 def official_state_dict(checkpoint: Checkpoint, model: MedClipModel) -> dict[str, torch.Tensor]:
