@@ -35,12 +35,9 @@ def is_vision_only(model: str) -> bool:
 
 def refuse_vision_only(model: str) -> None:
     """A one-line BenchError for an encoder without a text tower (RAD-DINO): zero-shot needs prompt embeddings."""
-    from extractors.registry import REGISTRY
-
     if is_vision_only(model):
-        spec = REGISTRY[model]
         raise BenchError(
-            f"encoder {model!r} has no text tower ({spec.text_tower}), so zero-shot is not possible; "
+            f"encoder {model!r} is vision only (no text tower, so no prompt embeddings): zero-shot is not possible; "
             "use --heads linear,mlp or fine-tuning."
         )
 
