@@ -1,8 +1,17 @@
 """Decoding image files into the pixel store's uint8 squares, with each file's fingerprint.
 
 Each image is opened with PIL, converted to 8-bit grayscale (16-bit images scaled, colour and alpha dropped),
-zero-padded to a square (centred) and resized to `size` x `size` (bicubic, antialiased when shrinking). The
-bytes are read once: they are hashed (sha256) for the store's fingerprints and decoded from memory.
+and brought to `size` x `size` by the encoder's resize filter (`RESIZE_FILTERS`, the spec's
+`preprocess.store_resize`):
+
+  pil-bicubic      zero-pad to a square (centred), then PIL bicubic (antialiased) to `size` (CLIP, BiomedCLIP,
+                   MedCLIP, RAD-DINO, PubMedCLIP: their PIL pipelines on a padded square)
+  pil-bilinear     the same with PIL bilinear (torchvision's default `Resize`: CXR-CLIP, BioViL)
+  pil-lanczos-fit  longest side to `size` with PIL LANCZOS (= the authors' `Image.ANTIALIAS`), the other side
+                   `int(side * ratio)`, then zero-pad centred (CheXzero `data_process.preprocess`)
+  cv2-area-fit     the same fit with OpenCV `INTER_AREA`, then zero-pad centred (GLoRIA `_resize_img`)
+
+The bytes are read once: they are hashed (sha256) for the store's fingerprints and decoded from memory.
 
 Degenerate images — tiny (a side under `MIN_SIDE` pixels, e.g. a 1x1 placeholder) or constant (every pixel the
 same value) — carry no chest X-ray; they are reported like undecodable files (stop, or `--skip-bad` to exclude
@@ -19,9 +28,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmark.core.errors import BenchError
 from cache.fingerprints import HASH_BYTES, sha256_of_bytes
 from cache.shards import save_arrays
 
+DEFAULT_RESIZE = "pil-bicubic"
+RESIZE_FILTERS = {
+    "pil-bicubic": ("zero, centred, to square", "PIL bicubic (antialiased)"),
+    "pil-bilinear": ("zero, centred, to square", "PIL bilinear (antialiased)"),
+    "pil-lanczos-fit": (
+        "zero, centred, after the resize (CheXzero data_process.preprocess)",
+        "PIL LANCZOS (antialiased) of the longest side to size, other side int(side * size / longest)",
+    ),
+    "cv2-area-fit": (
+        "zero, centred (floor before, ceil after), after the resize (GLoRIA _resize_img)",
+        "OpenCV INTER_AREA of the longest side to size, other side int(side * size / longest)",
+    ),
+}
+"""Resize filter name -> (how the image is padded, how it is resized), as recorded in the store identity."""
+PAD_THEN_RESIZE = {"pil-bicubic": Image.Resampling.BICUBIC, "pil-bilinear": Image.Resampling.BILINEAR}
 MIN_SIDE = 16
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -42,9 +67,15 @@ def _to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def decode_bytes(data: bytes, size: int, *, keep_degenerate: bool = True) -> np.ndarray:
-    """Decode one image's bytes into a `size` x `size` uint8 array (OSError/ValueError on a bad file,
-    DegenerateImage on a tiny or constant one unless `keep_degenerate`)."""
+def check_resize(resize: str) -> str:
+    if resize not in RESIZE_FILTERS:
+        raise BenchError(f"unknown pixel-store resize filter {resize!r}; known filters: {sorted(RESIZE_FILTERS)}.")
+    return resize
+
+
+def decode_bytes(data: bytes, size: int, resize: str = DEFAULT_RESIZE, *, keep_degenerate: bool = True) -> np.ndarray:
+    """Decode one image's bytes into a `size` x `size` uint8 array with the `resize` filter (OSError/ValueError
+    on a bad file, DegenerateImage on a tiny or constant one unless `keep_degenerate`)."""
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         gray = _to_gray(image)
@@ -53,14 +84,45 @@ def decode_bytes(data: bytes, size: int, *, keep_degenerate: bool = True) -> np.
         raise ValueError(f"image has size {width}x{height}")
     if not keep_degenerate:
         _check_not_degenerate(gray)
+    if check_resize(resize) in PAD_THEN_RESIZE:
+        return _pad_then_resize(gray, size, PAD_THEN_RESIZE[resize])
+    return _pad_centred(_fit_longest_side(np.asarray(gray, dtype=np.uint8), size, resize), size)
+
+
+def _pad_then_resize(gray: Image.Image, size: int, resample) -> np.ndarray:
+    width, height = gray.size
     side = max(width, height)
     if width != height:
         square = Image.new("L", (side, side), 0)
         square.paste(gray, ((side - width) // 2, (side - height) // 2))
         gray = square
     if side != size:
-        gray = gray.resize((size, size), Image.Resampling.BICUBIC)
+        gray = gray.resize((size, size), resample)
     return np.asarray(gray, dtype=np.uint8)
+
+
+def _fit_longest_side(gray: np.ndarray, size: int, resize: str) -> np.ndarray:
+    """Longest side to `size`, the other `int(side * size / longest)` (as CheXzero and GLoRIA round)."""
+    height, width = gray.shape
+    ratio = float(size) / max(height, width)
+    new_height, new_width = (size, int(width * ratio)) if height >= width else (int(height * ratio), size)
+    new_height, new_width = max(new_height, 1), max(new_width, 1)
+    if (new_height, new_width) == (height, width):
+        return gray
+    if resize == "cv2-area-fit":
+        import cv2
+
+        return cv2.resize(gray, (new_width, new_height), interpolation=cv2.INTER_AREA)
+    image = Image.fromarray(gray, mode="L").resize((new_width, new_height), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _pad_centred(fitted: np.ndarray, size: int) -> np.ndarray:
+    height, width = fitted.shape
+    top, left = (size - height) // 2, (size - width) // 2
+    square = np.zeros((size, size), dtype=np.uint8)
+    square[top : top + height, left : left + width] = fitted
+    return square
 
 
 def _check_not_degenerate(gray: Image.Image) -> None:
@@ -72,9 +134,9 @@ def _check_not_degenerate(gray: Image.Image) -> None:
         raise DegenerateImage(f"constant image (every pixel is {low})")
 
 
-def decode_image(path: Path, size: int, *, keep_degenerate: bool = True) -> np.ndarray:
+def decode_image(path: Path, size: int, resize: str = DEFAULT_RESIZE, *, keep_degenerate: bool = True) -> np.ndarray:
     """Decode one image file (see `decode_bytes`)."""
-    return decode_bytes(Path(path).read_bytes(), size, keep_degenerate=keep_degenerate)
+    return decode_bytes(Path(path).read_bytes(), size, resize, keep_degenerate=keep_degenerate)
 
 
 @dataclass(frozen=True)
@@ -88,6 +150,7 @@ class ShardJob:
     skip_bad: bool
     out: str
     keep_degenerate: bool = False
+    resize: str = DEFAULT_RESIZE
 
 
 def decode_shard(job: ShardJob) -> tuple[int, int, dict | None]:
@@ -104,7 +167,7 @@ def decode_shard(job: ShardJob) -> tuple[int, int, dict | None]:
             info = os.stat(path)
             data = Path(path).read_bytes()
             sizes[offset], times[offset], hashes[offset] = info.st_size, info.st_mtime_ns, sha256_of_bytes(data)
-            pixels[offset] = decode_bytes(data, job.size, keep_degenerate=job.keep_degenerate)
+            pixels[offset] = decode_bytes(data, job.size, job.resize, keep_degenerate=job.keep_degenerate)
         except DECODE_ERRORS as error:
             reason = f"{type(error).__name__}: {error}"
             if not job.skip_bad:

@@ -22,7 +22,16 @@ from benchmark.core.identity import canonical_json
 from benchmark.core.manifest import manifest_digest
 from benchmark.core.progress import SILENT, Progress
 from benchmark.core.workdir import Workdir
-from cache.decode import DECODE_ERRORS, ShardJob, bad_image_message, decode_bytes, decode_shard
+from cache.decode import (
+    DECODE_ERRORS,
+    DEFAULT_RESIZE,
+    RESIZE_FILTERS,
+    ShardJob,
+    bad_image_message,
+    check_resize,
+    decode_bytes,
+    decode_shard,
+)
 from cache.fingerprints import Fingerprints, changed_rows, sha256_of_bytes
 from cache.shards import PartsFolder, ShardPlan, load_arrays
 
@@ -33,20 +42,21 @@ STORE_KIND = "cxr-fairbench pixel store"
 ROW_ARRAYS = ("pixels", "excluded", "size", "mtime_ns", "sha256")
 
 
-def pipeline_settings(size: int) -> dict:
+def pipeline_settings(size: int, resize: str = DEFAULT_RESIZE) -> dict:
     """What determines the pixels (goes into every embedding store identity built from them)."""
+    pad, how = RESIZE_FILTERS[check_resize(resize)]
     return {
         "version": PIXEL_PIPELINE_VERSION,
         "size": int(size),
         "mode": "L (8-bit grayscale; 16-bit scaled by 1/257; colour converted by ITU-R 601-2 luma; alpha dropped)",
-        "pad": "zero, centred, to square",
-        "resize": "PIL bicubic (antialiased)",
+        "pad": pad,
+        "resize": how,
         "dtype": "uint8",
     }
 
 
-def is_current(path: Path, digest: str, size: int) -> bool:
-    """A complete store of this manifest, size and pipeline version (its files not checked)."""
+def is_current(path: Path, digest: str, size: int, settings: dict) -> bool:
+    """A complete store of this manifest, size and decode settings (its files not checked)."""
     if not path.exists():
         return False
     try:
@@ -56,7 +66,7 @@ def is_current(path: Path, digest: str, size: int) -> bool:
                 and handle.attrs.get("kind") == STORE_KIND
                 and handle.attrs.get("manifest_digest") == digest
                 and int(handle.attrs.get("size", -1)) == int(size)
-                and json.loads(handle.attrs.get("pipeline", "{}")).get("version") == PIXEL_PIPELINE_VERSION
+                and json.loads(handle.attrs.get("pipeline", "{}")) == settings
             )
     except (OSError, ValueError):
         return False
@@ -66,20 +76,22 @@ class StoreJob:
     """The pixel store of one manifest at one size: where it goes, its shards, and how to (re)build it."""
 
     def __init__(self, manifest, root: Path, size: int, workdir: Workdir, shard_rows: int, *,
-                 skip_bad: bool = False, keep_degenerate: bool = False, progress: Progress = SILENT):
+                 resize: str = DEFAULT_RESIZE, skip_bad: bool = False, keep_degenerate: bool = False,
+                 progress: Progress = SILENT):
         self.size, self.skip_bad, self.keep_degenerate, self.progress = size, skip_bad, keep_degenerate, progress
+        self.resize = check_resize(resize)
         self.digest = manifest_digest(manifest)
-        self.path = workdir.pixel_store(self.digest, size)
+        self.path = workdir.pixel_store(self.digest, size, resize=self.resize)
         self.image_ids = manifest["image_id"].to_list()
         self.paths = [str(root / relative) for relative in manifest["path"].to_list()]
-        self.settings = pipeline_settings(size)
+        self.settings = pipeline_settings(size, self.resize)
         self.plan = ShardPlan(len(self.image_ids), shard_rows)
         identity = canonical_json({"manifest_digest": self.digest, "pipeline": self.settings, "shard_rows": shard_rows})
         self.parts = PartsFolder(self.path.with_name(self.path.stem + ".parts"), identity)
 
     def state(self, verify_content: bool) -> str | list[int]:
         """"missing" (no current store), "fresh" (every file unchanged) or the rows whose files changed."""
-        if not is_current(self.path, self.digest, self.size):
+        if not is_current(self.path, self.digest, self.size, self.settings):
             return "missing"
         with h5py.File(self.path, "r") as handle:
             recorded = Fingerprints(handle["rows/size"][:], handle["rows/mtime_ns"][:], handle["rows/sha256"][:])
@@ -91,7 +103,7 @@ class StoreJob:
         for shard in shards:
             start, stop = self.plan.bounds(shard)
             jobs.append(ShardJob(shard, start, tuple(self.paths[start:stop]), self.size, self.skip_bad,
-                                 str(self.parts.shard_path(shard)), self.keep_degenerate))
+                                 str(self.parts.shard_path(shard)), self.keep_degenerate, self.resize))
         if not jobs:
             return
         done = self.plan.n_rows - sum(len(job.paths) for job in jobs)
@@ -179,7 +191,7 @@ class StoreJob:
             data = Path(path).read_bytes()
             rows["size"][row], rows["mtime_ns"][row] = info.st_size, info.st_mtime_ns
             rows["sha256"][row] = sha256_of_bytes(data)
-            rows["pixels"][row] = decode_bytes(data, self.size, keep_degenerate=self.keep_degenerate)
+            rows["pixels"][row] = decode_bytes(data, self.size, self.resize, keep_degenerate=self.keep_degenerate)
         except DECODE_ERRORS as error:
             return f"{type(error).__name__}: {error}"
         rows["excluded"][row] = False

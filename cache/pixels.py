@@ -35,7 +35,7 @@ from benchmark.core.errors import BenchError
 from benchmark.core.progress import SILENT, Progress
 from benchmark.core.workdir import Workdir
 from cache.build import build_sharded
-from cache.decode import decode_image
+from cache.decode import DEFAULT_RESIZE, RESIZE_FILTERS, check_resize, decode_image
 from cache.fingerprints import Fingerprints
 from cache.locking import exclusive
 from cache.pixel_build import (
@@ -47,7 +47,8 @@ from cache.pixel_build import (
     pipeline_settings,
 )
 
-__all__ = ["PIXEL_PIPELINE_VERSION", "PixelStore", "decode_image", "pipeline_settings"]
+__all__ = ["DEFAULT_RESIZE", "PIXEL_PIPELINE_VERSION", "RESIZE_FILTERS", "PixelStore", "check_resize", "decode_image",
+           "pipeline_settings"]
 
 
 class PixelStore:
@@ -119,19 +120,20 @@ class PixelStore:
             self._file = None
 
     @classmethod
-    def open_or_build(cls, manifest, root, *, size: int, workdir, workers: int = 0, skip_bad: bool = False,
+    def open_or_build(cls, manifest, root, *, size: int, workdir, resize: str = DEFAULT_RESIZE, workers: int = 0,
+                      skip_bad: bool = False,
                       keep_degenerate: bool = False, verify_content: bool = False, progress: Progress = SILENT,
                       wait: bool = True, ranks: Ranks = SINGLE, shard_rows: int = PIXEL_SHARD_ROWS) -> "PixelStore":
         """The pixel store of `manifest` at `size`: reused when every file is unchanged, refreshed where files
         changed (only those rows decoded again), built (resuming what an earlier run finished) otherwise."""
         if manifest.height == 0:
             raise BenchError("the manifest has no rows: there are no images to decode. Check the dataset root and its CSV.")
-        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), shard_rows, skip_bad=skip_bad,
+        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), shard_rows, resize=resize, skip_bad=skip_bad,
                         keep_degenerate=keep_degenerate, progress=progress)
         state = ranks.share(job.state(verify_content) if ranks.is_main else None)
         if state == "missing":
             build_sharded(what=f"the pixel store {job.path}", final=job.path, parts=job.parts, plan=job.plan,
-                          is_complete=lambda: _is_current(job.path, job.digest, size),
+                          is_complete=lambda: _is_current(job.path, job.digest, size, job.settings),
                           compute_shards=lambda shards: job.decode(shards, workers),
                           assemble=job.assemble, wait=wait, ranks=ranks, progress=progress)
         elif isinstance(state, list):
@@ -157,8 +159,9 @@ class PixelStore:
         return store
 
     @classmethod
-    def current(cls, manifest, root, *, size: int, workdir, verify_content: bool = False) -> "PixelStore | None":
+    def current(cls, manifest, root, *, size: int, workdir, resize: str = DEFAULT_RESIZE,
+                verify_content: bool = False) -> "PixelStore | None":
         """The complete store of `manifest` at `size` when every file is unchanged since it was built; None
         otherwise (nothing is written either way)."""
-        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), PIXEL_SHARD_ROWS)
+        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), PIXEL_SHARD_ROWS, resize=resize)
         return cls(job.path) if job.state(verify_content) == "fresh" else None

@@ -35,6 +35,11 @@ class Encoder(nn.Module):
         return self.spec.preprocess.pixel_size
 
     @property
+    def pixel_resize(self) -> str:
+        """The pixel store's resize filter this encoder reads (`PreprocessSpec.store_resize`)."""
+        return self.spec.preprocess.store_resize
+
+    @property
     def embed_dim(self) -> int:
         return self.spec.embed_dim
 

@@ -40,7 +40,9 @@ def prompt_sets(spec, encoder=None, classes=None) -> dict[str, list[tuple[str, s
     else:
         from extractors.prompts import prompt_set
 
-        raw = {"default": prompt_set(spec, tuple(classes) if classes else LABEL_COLUMNS)}
+        encodings = promptset_encodings(spec)
+        prompts = prompt_set(spec, tuple(classes) if classes else LABEL_COLUMNS) if encodings else []
+        raw = {name: prompts for name in encodings}
     sets = {}
     for name, entries in raw.items():
         rows = []
@@ -49,6 +51,18 @@ def prompt_sets(spec, encoder=None, classes=None) -> dict[str, list[tuple[str, s
             rows.append((entry[0], entry[1], entry[2] if len(entry) > 2 else "pos"))
         sets[name] = rows
     return sets
+
+
+def promptset_encodings(spec) -> dict[str, str]:
+    """Prompt set name -> how the family encodes it (`spec.extra["promptset_encodings"]`, e.g. MedCLIP's
+    "default": the authors' class-batched text embedding, "per-prompt": each prompt alone); one plain set
+    "default" for families without the setting, none for vision-only encoders. Every set holds the same
+    prompts."""
+    extra = getattr(spec, "extra", None) or {}
+    zeroshot = getattr(spec, "zeroshot", None)
+    if zeroshot is not None and zeroshot.ensemble == "none":
+        return {}  # vision only: no text tower, no prompt sets
+    return dict(extra.get("promptset_encodings", {"default": "plain"}))
 
 
 class _RowRanges:
@@ -147,13 +161,17 @@ def embed_prompt_sets(encoder, sets: dict[str, list[tuple[str, str, str]]]) -> d
     import torch
 
     result = {}
+    encodings = promptset_encodings(encoder.spec)
     with torch.inference_mode():
         for name, entries in sets.items():
             prompts = [prompt for _, prompt, _ in entries]
-            chunks: dict[str, list] = {}
-            for first in range(0, len(prompts), TEXT_BATCH):
-                for key, value in encoder.encode_text(prompts[first : first + TEXT_BATCH]).items():
-                    chunks.setdefault(key, []).append(value.float().cpu() if value.is_floating_point() else value.cpu())
+            if encodings.get(name, "plain") != "plain":
+                classes = [class_name for class_name, _, _ in entries]
+                outputs = encoder.encode_prompt_set(encodings[name], prompts, classes)
+                chunks = {key: [value.float().cpu() if value.is_floating_point() else value.cpu()]
+                          for key, value in outputs.items()}
+            else:
+                chunks = _encode_in_batches(encoder, prompts)
             fields: dict[str, Any] = {key: torch.cat(values).numpy() for key, values in chunks.items()}
             if "word_mask" in fields:
                 fields["word_mask"] = fields["word_mask"].astype(bool)
@@ -162,3 +180,11 @@ def embed_prompt_sets(encoder, sets: dict[str, list[tuple[str, str, str]]]) -> d
             fields["polarity"] = [polarity for _, _, polarity in entries]
             result[name] = fields
     return result
+
+
+def _encode_in_batches(encoder, prompts: list[str]) -> dict[str, list]:
+    chunks: dict[str, list] = {}
+    for first in range(0, len(prompts), TEXT_BATCH):
+        for key, value in encoder.encode_text(prompts[first : first + TEXT_BATCH]).items():
+            chunks.setdefault(key, []).append(value.float().cpu() if value.is_floating_point() else value.cpu())
+    return chunks

@@ -9,18 +9,31 @@ pytorch_lightning installed.
 `load_with_inert_configs` loads the file with `torch.load(weights_only=True)` after allow-listing each such
 global under its own name as an inert placeholder class: the placeholder records what it is given and runs
 nothing from the file. Only globals from configuration and training-loop libraries (`CONFIG_MODULES`) are
-replaced this way; any other global (e.g. `os.system`) still refuses the file, naming it.
+replaced this way, plus the plain containers omegaconf 2.0 pickles inside every config node
+(`SAFE_CONTAINERS`: `collections.defaultdict`, allowed as itself); any other global (e.g. `os.system`) still
+refuses the file, naming it.
+
+`load_trusted` is the `--trust-checkpoint` path: a full unpickling (it can run code from the file), in which a
+class from a configuration library that is not installed (pytorch_lightning, omegaconf) becomes an inert
+placeholder instead of failing, so reading the tensors never needs those libraries.
 """
 
 from __future__ import annotations
 
+import collections
+import importlib
 import os
+import pickle
 from pathlib import Path
 
 import torch
 
 CONFIG_MODULES = ("omegaconf", "pytorch_lightning", "lightning", "lightning_fabric", "typing", "argparse", "builtins")
 """Top-level modules whose pickled objects may be replaced by inert placeholders (configs, callbacks)."""
+
+
+SAFE_CONTAINERS = {"collections.defaultdict": collections.defaultdict, "collections.OrderedDict": collections.OrderedDict}
+"""Standard containers a config pickle holds (omegaconf 2.0's `resolver_cache` is a defaultdict), kept as-is."""
 
 
 class InertPickledObject:
@@ -57,14 +70,43 @@ def load_with_inert_configs(path: str | os.PathLike):
     Returns (content, replaced global names). Raises `pickle.UnpicklingError` naming the globals that are not
     from `CONFIG_MODULES` (those are never replaced: the caller asks the user for the trust flag).
     """
-    import pickle
-
     path = Path(path)
     names = unsafe_globals(path)
-    others = [name for name in names if name.split(".")[0] not in CONFIG_MODULES]
+    others = [name for name in names if name.split(".")[0] not in CONFIG_MODULES and name not in SAFE_CONTAINERS]
     if others:
         raise pickle.UnpicklingError(f"globals outside configuration libraries: {others}")
-    placeholders = [(placeholder_for(name), name) for name in names]
-    with torch.serialization.safe_globals(placeholders):
+    allowed = [
+        (SAFE_CONTAINERS[name], name) if name in SAFE_CONTAINERS else (placeholder_for(name), name) for name in names
+    ]
+    with torch.serialization.safe_globals(allowed):
         content = torch.load(path, map_location="cpu", weights_only=True)
     return content, names
+
+
+class _TolerantUnpickler(pickle.Unpickler):
+    """A full unpickler in which a missing configuration-library class becomes an inert placeholder."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            if module.split(".")[0] not in CONFIG_MODULES:
+                raise
+            return placeholder_for(f"{module}.{name}")
+
+
+class _TolerantPickleModule:
+    """What `torch.load(pickle_module=...)` needs: pickle with a tolerant `Unpickler`."""
+
+    Unpickler = _TolerantUnpickler
+    load = staticmethod(pickle.load)
+    __name__ = "pickle"
+
+    def __getattr__(self, name):
+        return getattr(pickle, name)
+
+
+def load_trusted(path: str | os.PathLike):
+    """`torch.load(weights_only=False)` of a trusted file, without needing pytorch_lightning or omegaconf."""
+    importlib.invalidate_caches()
+    return torch.load(Path(path), map_location="cpu", weights_only=False, pickle_module=_TolerantPickleModule())

@@ -99,8 +99,26 @@ def prompt_set(
     if is_combination_file(file):
         from extractors.combination_prompts import combination_prompts
 
-        return combination_prompts(spec, file, classes)
-    return template_prompts(spec, file, classes)
+        prompts = combination_prompts(spec, file, classes)
+    else:
+        prompts = template_prompts(spec, file, classes)
+    if spec.extra.get("drop_one_word_prompts"):
+        prompts = drop_one_word_prompts(prompts, file)
+    return prompts
+
+
+def drop_one_word_prompts(prompts: list[Prompt], file: Path) -> list[Prompt]:
+    """GLoRIA: the prompts its authors' text cleaning leaves words of (one-word prompts are dropped)."""
+    from extractors.gloria_text import prompt_keeps_words
+
+    kept = [prompt for prompt in prompts if prompt_keeps_words(prompt.text)]
+    emptied = sorted({p.class_name for p in prompts} - {p.class_name for p in kept if p.polarity == "pos"})
+    if emptied:
+        raise BenchError(
+            f"{file}: every positive prompt of {emptied} has a single word, which GLoRIA's text cleaning drops; "
+            "give those classes prompts of two words or more."
+        )
+    return kept
 
 
 def is_combination_file(file: Path) -> bool:

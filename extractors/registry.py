@@ -21,6 +21,8 @@ from benchmark.core.errors import BenchError
 SPECS_DIR = Path(__file__).parent / "specs"
 VARIANTS = ("official", "tiny")
 PREPROCESS_OPS = ("to_float", "repeat_channels", "normalize", "resize", "center_crop")
+STORE_RESIZE_FILTERS = ("pil-bicubic", "pil-bilinear", "pil-lanczos-fit", "cv2-area-fit")
+"""How the pixel store brings an image to `pixel_size` (see `cache.pixels.RESIZE_FILTERS`, which must agree)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,15 @@ class PreprocessStep:
 class PreprocessSpec:
     """How a uint8 pixel-store batch [B, S, S] (S = `pixel_size`) becomes the model's float input.
 
-    The pixel store already holds each image as grayscale, zero-padded to square and resized (antialiased)
-    to `pixel_size`; `steps` do the rest on the encoder's device.
+    The pixel store already holds each image as grayscale, zero-padded to square and resized to `pixel_size`
+    with the `store_resize` filter (one of `STORE_RESIZE_FILTERS`: the authors' resampling, e.g. CheXzero's
+    PIL LANCZOS, GLoRIA's OpenCV INTER_AREA); `steps` do the rest on the encoder's device.
     """
 
     pixel_size: int
     steps: tuple[PreprocessStep, ...]
     note: str = ""
+    store_resize: str = "pil-bicubic"
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class ZeroShotSpec:
     """How the zero-shot head scores this encoder's prompts, the way its authors do (see `heads.zeroshot`).
 
     `ensemble`: "prototype" (normalised class mean of the prompt embeddings), "mean" (mean of the prompts'
-    cosines) or "max" (best prompt); `logit_scale` multiplies cosines before a softmax. Steers the head only,
+    cosines), "max" (best prompt) or "none" (a vision-only encoder: no zero-shot head); `logit_scale` multiplies cosines before a softmax. Steers the head only,
     so it is not part of embedding-store identities.
     """
 
@@ -87,7 +91,7 @@ class ZeroShotSpec:
     note: str = ""
 
 
-ZEROSHOT_ENSEMBLES = ("prototype", "mean", "max")
+ZEROSHOT_ENSEMBLES = ("prototype", "mean", "max", "none")
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,14 @@ def parse_spec(data: Any, where: str) -> EncoderSpec:
         raise BenchError(f"{where}: variant must be one of {list(VARIANTS)}, got {data['variant']!r}.")
     pre = _build(PreprocessSpec, data["preprocess"], f"{where} preprocess")
     steps = tuple(parse_step(step, f"{where} preprocess step {i}") for i, step in enumerate(pre["steps"]))
-    preprocess = PreprocessSpec(pixel_size=int(pre["pixel_size"]), steps=steps, note=pre.get("note", ""))
+    store_resize = pre.get("store_resize", "pil-bicubic")
+    if store_resize not in STORE_RESIZE_FILTERS:
+        raise BenchError(
+            f"{where} preprocess: store_resize must be one of {list(STORE_RESIZE_FILTERS)}, got {store_resize!r}."
+        )
+    preprocess = PreprocessSpec(
+        pixel_size=int(pre["pixel_size"]), steps=steps, note=pre.get("note", ""), store_resize=store_resize
+    )
     weights = tuple(
         WeightsSource(**_build(WeightsSource, source, f"{where} weights[{i}]"))
         for i, source in enumerate(data.get("weights", []))

@@ -271,10 +271,10 @@ def _read(path: Path, trust_checkpoint: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if trust_checkpoint:
-            return torch.load(path, map_location="cpu", weights_only=False)
-        from extractors.lightning_checkpoint import load_with_inert_configs
+        from extractors.lightning_checkpoint import load_trusted, load_with_inert_configs
 
+        if trust_checkpoint:
+            return load_trusted(path)  # full unpickling; Lightning / omegaconf classes need not be installed
         try:  # Lightning checkpoints (GLoRIA): pickled configs become inert placeholders, nothing runs
             return load_with_inert_configs(path)[0]
         except (pickle.UnpicklingError, ValueError, RuntimeError, EOFError):

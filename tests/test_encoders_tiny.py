@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmark.core.errors import BenchError
 from extractors import load_encoder
 from benchmark.core.schema import RANDOM_INIT
 from extractors.prompts import prompt_set
@@ -39,15 +40,21 @@ def test_tiny_encoder_interface(name):
     assert images.dtype == torch.float32 and images.ndim == 4 and images.shape[0] == 3
     with torch.inference_mode():
         image_out = encoder.encode_image(images)
-        prompts = [p.text for p in prompt_set(spec, ["Edema", "No_Finding"])]
-        text_out = encoder.encode_text(prompts)
     embedding = image_out["embedding"]
     assert embedding.shape == (3, encoder.embed_dim) and embedding.dtype == torch.float32
     assert torch.isfinite(embedding).all()
     assert not torch.allclose(embedding[0], embedding[1]), "different images must embed differently"
+    assert isinstance(encoder.image_tower(), torch.nn.Module)
+    if spec.zeroshot.ensemble == "none":  # vision only: text refused in one line
+        with pytest.raises(BenchError, match="no text tower") as error:
+            encoder.encode_text(["edema"])
+        assert "\n" not in str(error.value)
+        return
+    with torch.inference_mode():
+        prompts = [p.text for p in prompt_set(spec, ["Edema", "No_Finding"])]
+        text_out = encoder.encode_text(prompts)
     assert text_out["embedding"].shape == (len(prompts), spec.text_embed_dim)
     assert torch.isfinite(text_out["embedding"]).all()
-    assert isinstance(encoder.image_tower(), torch.nn.Module)
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -42,9 +42,9 @@ def store_of(workdir) -> EmbeddingStore:
 def count_decodes(monkeypatch) -> list:
     decoded, real = [], pixel_build.decode_bytes
 
-    def counting(data, size, **kw):
+    def counting(data, size, *args, **kw):
         decoded.append(size)
-        return real(data, size, **kw)
+        return real(data, size, *args, **kw)
 
     monkeypatch.setattr(pixel_build, "decode_bytes", counting)
     monkeypatch.setattr("cache.decode.decode_bytes", counting)

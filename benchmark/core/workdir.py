@@ -5,7 +5,7 @@ Resolution order: the `--workdir` option, then the `BENCH_HOME` environment vari
 
     datasets/<dataset>/manifest.parquet      the canonical manifest last registered for that dataset name
     datasets/<dataset>/source.json           the root folder it was read from, its digest, the adapter's report
-    pixels/<manifest-digest[:16]>-<size>px.h5   decoded uint8 pixel stores
+    pixels/<manifest-digest[:16]>-<size>px[-<filter>].h5   decoded uint8 pixel stores
     stores/<model>/<identity[:16]>.h5        embedding stores (one per identity)
     runs/<task>/<run-id>/predictions.parquet one prediction file per run
     finetune/<run-id>/                       fine-tuning checkpoints
@@ -102,8 +102,10 @@ class Workdir:
     def pixels_dir(self) -> Path:
         return self.root / "pixels"
 
-    def pixel_store(self, manifest_digest: str, size: int) -> Path:
-        return self.pixels_dir / f"{manifest_digest[:16]}-{int(size)}px.h5"
+    def pixel_store(self, manifest_digest: str, size: int, resize: str = "pil-bicubic") -> Path:
+        """The pixel store file; its resize filter is in the name (none for the default, pil-bicubic)."""
+        suffix = "" if resize == "pil-bicubic" else f"-{check_name('resize filter', resize)}"
+        return self.pixels_dir / f"{manifest_digest[:16]}-{int(size)}px{suffix}.h5"
 
     @property
     def stores_dir(self) -> Path:

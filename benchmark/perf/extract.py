@@ -93,7 +93,7 @@ def measure(args) -> dict:
         cold = args.n / (time.perf_counter() - started)
 
         pixels = PixelStore.open(PixelStore.open_or_build(
-            dataset.manifest, dataset.root, size=encoder.pixel_size, workdir=workdir
+            dataset.manifest, dataset.root, size=encoder.pixel_size, resize=encoder.pixel_resize, workdir=workdir
         ).path).read_range(0, args.n)
         forward, warm, stage, waiting, forward_cpu, stage_cpu, encoding = [], [], [], [], [], [], []
         for _ in range(max(1, args.repeats)):

@@ -36,7 +36,7 @@ from benchmark.core.versions import package_versions
 from benchmark.core.workdir import Workdir
 from cache.build import build_sharded
 from cache.embeddings import assemble_store, is_complete_store, store_identity
-from cache.pixels import PixelStore, pipeline_settings
+from cache.pixels import DEFAULT_RESIZE, PixelStore, pipeline_settings
 from cache.shards import PartsFolder, ShardPlan, save_arrays
 from extractors.embed import EXTRACTOR_VERSION, embed_images, embed_prompt_sets, prompt_sets
 
@@ -49,7 +49,7 @@ def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict, pix
     """The identity of the store of encoder `spec` with those weights over that manifest, from pixels with
     that content digest (`cache.pixels.PixelStore.content_digest`)."""
     described = spec.to_json() if hasattr(spec, "to_json") else dataclasses.asdict(spec)
-    pixels = {**pipeline_settings(spec.preprocess.pixel_size), "content": pixels_digest}
+    pixels = {**pipeline_settings(spec.preprocess.pixel_size, store_resize_of(spec)), "content": pixels_digest}
     return store_identity(
         encoder={key: value for key, value in described.items() if key not in SPEC_FIELDS_NOT_IN_IDENTITY},
         weights_digest=weights_digest,
@@ -58,6 +58,11 @@ def identity_of(spec, weights_digest: str, manifest_digest: str, sets: dict, pix
         extractor_version=EXTRACTOR_VERSION,
         prompts=sets,
     )
+
+
+def store_resize_of(spec) -> str:
+    """The pixel-store resize filter of `spec` (the default for encoder objects whose spec predates filters)."""
+    return getattr(spec.preprocess, "store_resize", DEFAULT_RESIZE)
 
 
 def expected_weights_digest(name: str, weights) -> str | None:
@@ -88,7 +93,7 @@ def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_con
         return None
     spec = get_spec(name)
     pixels = PixelStore.current(manifest, root, size=spec.preprocess.pixel_size, workdir=workdir,
-                                verify_content=verify_content)
+                                resize=store_resize_of(spec), verify_content=verify_content)
     if pixels is None:
         return None
     identity = identity_of(spec, weights_digest, digest_of_manifest(manifest), prompt_sets(spec, classes=classes),
@@ -141,7 +146,8 @@ def extract(
             encoder = model.to(device)
         progress = progress if ranks.is_main else SILENT
         started = time.perf_counter()
-        pixels = PixelStore.open_or_build(manifest, root, size=encoder.pixel_size, workdir=workdir, workers=workers,
+        pixels = PixelStore.open_or_build(manifest, root, size=encoder.pixel_size, workdir=workdir,
+                                          resize=store_resize_of(encoder.spec), workers=workers,
                                           skip_bad=skip_bad, keep_degenerate=keep_degenerate,
                                           verify_content=verify_content, progress=progress, wait=wait, ranks=ranks)
         job = _StoreJob(encoder, pixels, manifest, workdir, manifest_digest, ranks=ranks, progress=progress,

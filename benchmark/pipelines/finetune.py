@@ -140,6 +140,7 @@ class _Job:
         from cache.pixels import PixelStore
 
         store = PixelStore.open_or_build(manifest, root, size=self.encoder.pixel_size, workdir=self.workdir,
+                                         resize=getattr(self.encoder, "pixel_resize", "pil-bicubic"),
                                          skip_bad=self.request.skip_bad, progress=self.progress, ranks=self.ranks)
         manifest_rows = _manifest_rows(manifest, self.task.frame["image_id"].to_list())
         splits, positions = split_data(self.task, manifest_rows, store, getattr(store, "excluded", None),

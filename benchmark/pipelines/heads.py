@@ -192,6 +192,9 @@ def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> li
     a new run id is always used and identical earlier runs are named."""
     workdir = Workdir.of(workdir)
     specs = [get_head(name) for name in request.heads]
+    from benchmark.pipelines.zeroshot import heads_for_encoder
+
+    specs = heads_for_encoder(request.model, specs, defaults=tuple(request.heads) == DEFAULT_HEADS, progress=progress)
     if not specs:
         raise BenchError("no heads asked for; choose from the heads registry (see `bench fit-heads --help`)")
     if request.test_on:

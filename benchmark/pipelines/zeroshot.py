@@ -25,10 +25,40 @@ def zeroshot_settings(model: str) -> tuple[str, float, str]:
     return spec.zeroshot.ensemble, float(spec.zeroshot.logit_scale), spec.prompt_style
 
 
+def is_vision_only(model: str) -> bool:
+    """Whether the registered encoder `model` has no text tower (its spec's zero-shot ensemble is "none")."""
+    from extractors.registry import REGISTRY
+
+    spec = REGISTRY.get(model)
+    return spec is not None and spec.zeroshot.ensemble == "none"
+
+
+def refuse_vision_only(model: str) -> None:
+    """A one-line BenchError for an encoder without a text tower (RAD-DINO): zero-shot needs prompt embeddings."""
+    if is_vision_only(model):
+        raise BenchError(
+            f"encoder {model!r} is vision only (no text tower, so no prompt embeddings): zero-shot is not possible; "
+            "use --heads linear,mlp or fine-tuning."
+        )
+
+
+def heads_for_encoder(model: str, specs: list, *, defaults: bool, progress) -> list:
+    """The heads to fit for `model`: a vision-only encoder drops the text heads from the defaults (saying so)
+    and refuses them, in one line and before anything is fitted, when they were asked for by name."""
+    if not is_vision_only(model) or not any("text" in spec.needs for spec in specs):
+        return specs
+    if not defaults:
+        refuse_vision_only(model)
+    kept = [spec for spec in specs if "text" not in spec.needs]
+    progress.note(f"{model} has no text tower: fitting {', '.join(spec.name for spec in kept)} only")
+    return kept
+
+
 def build_zeroshot(store, classes, kind: str, *, promptset: str | None = None, temperature=None):
     """(a zero-shot head over the store's prompt set in the encoder family's style, what was chosen for it)."""
     from heads.registry import HEADS
 
+    refuse_vision_only(store.model)
     if not store.promptsets:
         raise BenchError(f"the store {store.path} holds no prompt text embeddings; zero-shot needs them "
                          "(run `bench extract` again)")

@@ -22,8 +22,6 @@ words. LoRA targets: "conv1", "conv2", "conv3" (ResNet bottleneck convs and the 
 
 from __future__ import annotations
 
-import re
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +29,7 @@ from torch import nn
 from benchmark.core.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
+from extractors.gloria_text import clean_text
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
 from extractors.registry import EncoderSpec, family_setting
 from extractors.resnet_backbone import BottleneckResNet
@@ -105,14 +104,9 @@ class GloriaModel(nn.Module):
 
 
 def clean_prompt(text: str) -> str:
-    """The authors' text cleaning (GLoRIA.process_text): lower-case, keep `\\w+` ASCII words, join by spaces.
-
-    Unlike the authors we keep one-word sentences (they drop sentences of one word, which would leave a
-    one-word prompt such as "mass" empty).
-    """
-    words = re.findall(r"\w+", text.replace("\n", " ").lower())
-    words = [word.encode("ascii", "ignore").decode("ascii") for word in words]
-    return " ".join(word for word in words if word)
+    """The authors' text cleaning (GLoRIA.process_text, see `extractors.gloria_text`): sentences of one word
+    are dropped, so a one-word prompt becomes empty (and is refused by `encode_text`)."""
+    return clean_text(text)
 
 
 def word_slots(tokens: list[str]) -> tuple[list[int], int]:
@@ -158,7 +152,10 @@ class GloriaEncoder(Encoder):
         for prompt, ids in zip(prompts, tokens["input_ids"].tolist()):
             token_slots, n_words = word_slots(self.tokenizer.convert_ids_to_tokens(ids))
             if n_words == 0:
-                raise BenchError(f"GLoRIA prompt {prompt!r} has no words after cleaning; fix the prompt file.")
+                raise BenchError(
+                    f"GLoRIA prompt {prompt!r} has no words after the authors' cleaning (it drops sentences of one "
+                    "word); give it at least two words in the prompt file."
+                )
             slots.append(token_slots)
             counts.append(n_words)
         device = self.device

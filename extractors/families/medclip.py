@@ -18,10 +18,14 @@ current transformers no longer saves (`embeddings.position_ids`, MedCLIP#37; Swi
 -- they are dropped -- and Swin parameters under their 4.x names (`attention.self.query`, ...), which are
 renamed to the current ones (`attention.q_proj`, ...). Every other key must match exactly.
 
-One deliberate difference in the text embedding: the authors average over all token positions, padding
-included, so a prompt's embedding depends on the longest prompt batched with it. We average over the real
-tokens only (the attention mask), which equals the authors' value for a prompt encoded on its own and makes
-the embedding independent of batching.
+Text embeddings, two ways (both stored by `bench extract`, as prompt sets; `spec.extra.promptset_encodings`):
+- "default" (`class-batch`): what the authors' zero-shot classifier computes. `process_class_prompts`
+  tokenises each class's prompts as one batch padded to its longest prompt, and the text embedding averages
+  the hidden states over every position, padding included, so a prompt's embedding depends on the prompts of
+  its class. `bench fit-heads --heads zeroshot` uses this set unless told otherwise.
+- "per-prompt" (`each-prompt`): each prompt encoded on its own (the mean over its real tokens, which is the
+  authors' value for a batch of one), independent of batching: `bench fit-heads --promptset per-prompt`.
+`encode_text` (used outside prompt sets) is the per-prompt embedding.
 
 LoRA targets: ResNet "conv1", "conv2", "conv3" (every bottleneck conv, and the stem conv1); Swin (current
 transformers names) "q_proj", "k_proj", "v_proj", "o_proj".
@@ -37,6 +41,7 @@ from torch import nn
 from benchmark.core.errors import BenchError
 from extractors import Checkpoint
 from extractors.base import Encoder
+from extractors.hf_keys import SWIN_4X_TO_5, rename_key_parts
 from extractors.clinical_bert import build_bert, build_clinical_bert_encoder, drop_legacy_buffers
 from extractors.registry import EncoderSpec, family_setting
 from extractors.resnet_backbone import BottleneckResNet
@@ -46,19 +51,8 @@ LOGIT_SCALE_INIT = 1 / 0.07
 TEXT_LAYERS = (1, 2, -1)
 """hidden_states indices MedCLIP averages for its text embedding (embeddings output is index 0)."""
 
-SWIN_RENAMES_FROM_TRANSFORMERS_4 = (
-    (".attention.self.query.", ".attention.q_proj."),
-    (".attention.self.key.", ".attention.k_proj."),
-    (".attention.self.value.", ".attention.v_proj."),
-    (".attention.self.relative_position_bias_table", ".attention.relative_position_bias.relative_position_bias_table"),
-    (".attention.output.dense.", ".attention.o_proj."),
-    (".intermediate.dense.", ".mlp.fc1."),
-    (".output.dense.", ".mlp.fc2."),
-)
-"""Swin parameter names in checkpoints saved with transformers 4.x -> names in current transformers
-(the same renaming transformers applies in `from_pretrained`; order matters: attention.output first)."""
-
-
+SWIN_RENAMES_FROM_TRANSFORMERS_4 = SWIN_4X_TO_5
+"""Swin parameter names in checkpoints saved with transformers 4.x -> current names (`extractors.hf_keys`)."""
 
 
 class MedClipTextModel(nn.Module):
@@ -69,9 +63,13 @@ class MedClipTextModel(nn.Module):
         self.model = build_bert(bert_config)
         self.projection_head = nn.Linear(bert_config.hidden_size, embed_dim, bias=False)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, include_padding: bool = False):
+        """Projected text embeddings; the token mean covers the padding too when `include_padding` (the
+        authors' batched zero-shot), else the real tokens only."""
         output = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         layers = torch.stack([output.hidden_states[index] for index in TEXT_LAYERS]).mean(0)  # [P, T, H]
+        if include_padding:
+            return self.projection_head(layers.mean(1))
         mask = attention_mask.unsqueeze(-1).to(layers.dtype)
         pooled = (layers * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return self.projection_head(pooled)
@@ -129,7 +127,9 @@ class MedClipEncoder(Encoder):
     def encode_image(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"embedding": self.model.vision_model(images)}
 
-    def encode_text(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+    def encode_text(self, prompts: list[str], *, include_padding: bool = False) -> dict[str, torch.Tensor]:
+        """Text embeddings of `prompts` tokenised as one batch (padded to the longest); see the module
+        docstring for `include_padding`."""
         tokens = self.tokenizer(
             list(prompts),
             padding=True,
@@ -139,7 +139,24 @@ class MedClipEncoder(Encoder):
         )
         input_ids = tokens["input_ids"].to(self.device)
         attention_mask = tokens["attention_mask"].to(self.device)
-        return {"embedding": self.model.text_model(input_ids, attention_mask)}
+        return {"embedding": self.model.text_model(input_ids, attention_mask, include_padding=include_padding)}
+
+    def encode_prompt_set(self, encoding: str, prompts: list[str], classes: list[str]) -> dict[str, torch.Tensor]:
+        """"class-batch": each class's prompts as one padded batch, mean over every position (the authors'
+        `process_class_prompts` + `PromptClassifier`); "each-prompt": the per-prompt embedding."""
+        if encoding == "each-prompt":
+            parts = [self.encode_text(prompts[first : first + 256])["embedding"] for first in range(0, len(prompts), 256)]
+            return {"embedding": torch.cat(parts) if parts else torch.zeros(0, self.spec.text_embed_dim)}
+        if encoding != "class-batch":
+            raise BenchError(f"encoder {self.spec.name!r}: unknown prompt-set encoding {encoding!r}; fix the spec.")
+        embeddings, first = [], 0
+        while first < len(prompts):
+            last = first
+            while last < len(prompts) and classes[last] == classes[first]:
+                last += 1
+            embeddings.append(self.encode_text(prompts[first:last], include_padding=True)["embedding"])
+            first = last
+        return {"embedding": torch.cat(embeddings) if embeddings else torch.zeros(0, self.spec.text_embed_dim)}
 
     def image_tower(self) -> nn.Module:
         return self.model.vision_model
@@ -164,16 +181,8 @@ def build_model(spec: EncoderSpec, bert_config) -> MedClipModel:
 
 
 def rename_transformers4_swin_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Swin keys under `vision_model.model.` from their transformers 4.x names to current names."""
-    renamed = {}
-    for key, value in state_dict.items():
-        if key.startswith("vision_model.model.encoder."):
-            for old, new in SWIN_RENAMES_FROM_TRANSFORMERS_4:
-                if old in key:
-                    key = key.replace(old, new)
-                    break
-        renamed[key] = value
-    return renamed
+    """Swin keys under `vision_model.model.encoder.` from their transformers 4.x names to current names."""
+    return rename_key_parts(state_dict, SWIN_4X_TO_5, under="vision_model.model.encoder.")
 
 
 def official_state_dict(checkpoint: Checkpoint, model: MedClipModel) -> dict[str, torch.Tensor]:
