@@ -54,6 +54,8 @@ class RunRecord:
     weights_digest: str = ""
     random_init: bool | None = None
     dataset: str | None = None
+    experiment: str | None = None
+    """The `bench run` experiment that made the run (None: made by a single command, or by an older version)."""
     task_params: dict = field(default_factory=dict)
     hyperparameters: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)
@@ -266,6 +268,7 @@ class RunSummary:
             "encoder": record.encoder if self.record else "",
             "weights_tag": record.weights_tag,
             "seed": record.seed,
+            "experiment": record.experiment,
             "created": record.created,
             "rows": self.rows,
             "problem": self.problem,

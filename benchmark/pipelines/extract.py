@@ -124,6 +124,7 @@ def extract(
             encoder = model.to(device)
         job = _StoreJob(encoder, manifest, Path(root), workdir, manifest_digest, ranks=ranks,
                         progress=progress if ranks.is_main else SILENT, wait=wait, shard_rows=shard_rows)
+        job.timings.update(device=device, processes=ranks.world_size)  # what the throughput was measured on
         return job.run(batch_size=batch_size, workers=workers, skip_bad=skip_bad)
 
 
