@@ -24,13 +24,14 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from benchmark.core.errors import BenchError
 from extractors.registry import EncoderSpec, WeightsSource
+
+if TYPE_CHECKING:  # torch is imported where checkpoints are read: finding weights and their digest needs none
+    import torch
+    from torch import nn
 
 WEIGHTS_ENV = "BENCH_WEIGHTS"
 MAX_LISTED_KEYS = 12
@@ -218,6 +219,8 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
     TorchScript archives and pickles with arbitrary objects are refused with a BenchError unless
     `trust_checkpoint` is True (only for files from a source you trust: unpickling can run code).
     """
+    import torch
+
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -253,6 +256,8 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
 
 def unwrap_state_dict(checkpoint: Any, *, path: str | os.PathLike, keys: tuple[str, ...] = ("state_dict",)) -> dict:
     """The tensor dict inside a checkpoint (looking under `keys`, e.g. Lightning's "state_dict")."""
+    import torch
+
     state = checkpoint
     for key in keys:
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):

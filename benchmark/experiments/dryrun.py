@@ -39,6 +39,15 @@ def predict(plan: Plan, ctx: Context) -> dict[str, str]:
     return verdicts
 
 
+def missing_root(root) -> str:
+    from benchmark.experiments.schema import unset_variables
+
+    unset = unset_variables(root)
+    if unset:
+        return f"{root}: set {', '.join('$' + name for name in unset)} (export {unset[0]}=/path/to/the/folder)"
+    return f"folder not found: {root}"
+
+
 def notes(job, ctx: Context) -> str:
     if job.stage == "dataset":
         from benchmark.experiments.stages.dataset import dataset_root
@@ -46,7 +55,7 @@ def notes(job, ctx: Context) -> str:
         root = dataset_root(job.payload, ctx.workdir)
         if job.payload["synthetic"]:
             return "" if root.exists() else f"will be synthesised in {root}"
-        return "" if root.is_dir() else f"folder not found: {root}"
+        return "" if root.is_dir() else missing_root(root)
     if job.stage in ("extract", "finetune"):
         from benchmark.pipelines.extract import expected_weights_digest
 

@@ -20,6 +20,8 @@ REFERENCE_IMG_PER_S = {
     "clip-rn50x4": 1000, "gloria": 4200, "medclip-rn": 4200, "medclip-vit": 3300,
 }
 TINY_IMG_PER_S = 20000
+NIH_IMAGES = 112_120
+"""Images in the NIH ChestX-ray14 release."""
 TRAIN_COST = 3.0
 """A training image costs about three forward passes (forward and backward)."""
 
@@ -64,8 +66,9 @@ def _reference(model: str) -> Throughput | None:
     return Throughput(rate, "reference") if rate else None
 
 
-def dataset_images(name: str, payload: dict, ctx) -> int | None:
-    """Images of a dataset: the registered manifest's rows, else a synthetic dataset's n, else the CSV's rows."""
+def dataset_images(name: str, payload: dict, ctx) -> int:
+    """Images of a dataset: the registered manifest's rows, else a synthetic dataset's n, else the CSV's rows, else
+    the official release's."""
     from pathlib import Path
 
     try:
@@ -78,16 +81,14 @@ def dataset_images(name: str, payload: dict, ctx) -> int | None:
     for csv in sorted(root.glob("Data_Entry_2017*.csv")) if root and root.is_dir() else []:
         with open(csv, "rb") as handle:
             return max(sum(1 for _ in handle) - 1, 0)
-    return None
+    return NIH_IMAGES  # the folder is not there (yet): the official release
 
 
-def task_images(payload: dict, rows: int | None) -> dict[str, float] | None:
+def task_images(payload: dict, rows: int) -> dict[str, float]:
     """Images per split of a task (nih6x200: 6 x per_class; others: the dataset's rows), roughly."""
     if payload["task"] == "nih6x200":
         total = 6 * payload["task_params"].get("per_class", 200)
         fractions = payload["task_params"].get("split_fractions", (0.7, 0.1, 0.2))
-    elif rows is None:
-        return None
     else:
         total, fractions = rows, (0.7, 0.1, 0.2)
     return dict(zip(("train", "val", "test"), (total * f for f in fractions)))
@@ -104,10 +105,8 @@ def gpu_seconds(job, plan, ctx) -> tuple[float | None, str]:
     dataset = plan.by_id[f"dataset/{job.payload['dataset']}"].payload
     rows = dataset_images(job.payload["dataset"], dataset, ctx)
     if job.stage == "extract":
-        return (None, "images unknown") if rows is None else (rows / rate.img_per_s, rate.source)
+        return rows / rate.img_per_s, rate.source
     splits = task_images(job.payload, rows)
-    if splits is None:
-        return None, "images unknown"
     from benchmark.experiments.stages.finetune import request_of
 
     epochs = request_of(job).config.epochs

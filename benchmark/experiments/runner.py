@@ -42,6 +42,7 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
     console = console or terminal
     workdir = Workdir.of(workdir)
     plan = plan_of(experiment, executor)
+    _check_roots(experiment)
     folder = ExperimentFolder(workdir, experiment.name)
     with folder.lock():
         folder.write_plan({**plan.to_json(), "source": str(experiment.source), "spec": plain(experiment)},
@@ -69,6 +70,15 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
                       highlight=False)
         return 0
     return summarise(tracker, folder, console)
+
+
+def _check_roots(experiment: Experiment) -> None:
+    """Refuse, before anything runs, a dataset folder that is not there (a synthetic one is written by the plan)."""
+    from benchmark.experiments.dryrun import missing_root
+
+    for name, dataset in experiment.datasets.items():
+        if dataset.adapter == "nih" and not dataset.root.is_dir():
+            raise BenchError(f"{experiment.source}: datasets.{name}.root: {missing_root(dataset.root)}; nothing was run")
 
 
 def _check_gpus(plan: Plan, gpus: list[str]) -> None:

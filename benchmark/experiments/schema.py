@@ -146,9 +146,20 @@ class Source:
         return BenchError(f"{where}: {'.'.join(key_path)}: {message}")
 
     def resolve_path(self, text: str) -> Path:
-        """A path from the file: $VARS and ~ expanded; relative to the file's folder."""
-        path = Path(os.path.expanduser(os.path.expandvars(text)))
-        return path if path.is_absolute() else (self.path.parent / path).resolve()
+        """A path from the file: $VARS and ~ expanded; relative to the file's folder. A variable that is not set
+        stays as written (`unset_variables` names it)."""
+        expanded = os.path.expanduser(os.path.expandvars(text))
+        path = Path(expanded)
+        if "$" in expanded or path.is_absolute():
+            return path
+        return (self.path.parent / path).resolve()
+
+
+def unset_variables(path) -> list[str]:
+    """The environment variables a path still names (they were not set when the file was read)."""
+    import re
+
+    return re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", str(path))
 
 
 def describe(value: Any) -> str:

@@ -72,11 +72,12 @@ class Tracker:
             outputs = stage(job.stage).check(job, self.ctx)
         except Exception:  # noqa: BLE001 - a check that cannot decide means: run the job, which then says why
             outputs = None
+        previous = folder.state(job.id)
         if outputs is not None:
-            folder.mark(job.id, "cached", job.digest, finished=now(), outputs=outputs)
+            took = previous.seconds if previous is not None else None  # kept for the next run's ETA
+            folder.mark(job.id, "cached", job.digest, finished=now(), outputs=outputs, seconds=took)
             self.finish(job.id, "cached")
             return "cached"
-        previous = folder.state(job.id)
         if (previous is not None and previous.state == "failed" and previous.digest == job.digest
                 and not self.retry_failed):
             self.jobs[job.id].earlier = True
