@@ -82,7 +82,9 @@ def _run(args) -> int:
             raise
         from benchmark.ui import err_console
 
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         from benchmark.ui import err_console

@@ -43,6 +43,7 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
     workdir = Workdir.of(workdir)
     plan = plan_of(experiment, executor)
     _check_roots(experiment)
+    gpus = _gpus_for(plan) if executor == "local" else []
     folder = ExperimentFolder(workdir, experiment.name)
     with folder.lock():
         folder.write_plan({**plan.to_json(), "source": str(experiment.source), "spec": plain(experiment)},
@@ -51,10 +52,8 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
         title = f"bench run {experiment.name}"
         with LiveView(console, title, live=live) as view:
             if executor == "local":
-                from benchmark.experiments.local import LocalExecutor, visible_gpus
+                from benchmark.experiments.local import LocalExecutor
 
-                gpus = visible_gpus() if any(job.gpus for job in plan.jobs) else []
-                _check_gpus(plan, gpus)
                 runner = LocalExecutor(tracker, jobs=jobs, gpus=gpus, view=view)
             else:
                 from benchmark.experiments.submit import SubmititExecutor
@@ -81,14 +80,19 @@ def _check_roots(experiment: Experiment) -> None:
             raise BenchError(f"{experiment.source}: datasets.{name}.root: {missing_root(dataset.root)}; nothing was run")
 
 
-def _check_gpus(plan: Plan, gpus: list[str]) -> None:
+def _gpus_for(plan: Plan) -> list[str]:
+    """The GPUs the local executor may use; BenchError when jobs need one and none is visible."""
+    from benchmark.experiments.local import visible_gpus
+
     needing = [job for job in plan.jobs if job.gpus]
+    gpus = visible_gpus() if needing else []
     if needing and not gpus:
         stages = sorted({job.stage for job in needing})
         raise BenchError(
             f"{len(needing)} jobs need a GPU ({', '.join(f'[resources.{s}] gpus' for s in stages)}), but none is "
             "visible here; set gpus = 0 there to run them on the CPU, or run with --executor slurm"
         )
+    return gpus
 
 
 def summarise(tracker: Tracker, folder: ExperimentFolder, console: Console) -> int:
