@@ -12,6 +12,7 @@ BENCHMARKS = {
     "heads": "linear + MLP + zero-shot heads on an NIH-size synthetic store; linear probe vs scikit-learn",
     "finetune": "training images/s: LoRA, full fine-tuning and a frozen forward pass",
     "fairness": "patient-clustered bootstrap engine vs fairlearn MetricFrame",
+    "run": "bench run: a fully cached re-run of demo.toml vs its first run; planning a 1,000-job experiment",
 }
 
 

@@ -17,16 +17,6 @@ import os
 HELP = "run an experiment file: the whole benchmark as one resumable plan of jobs"
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def register(subparsers, common) -> None:
     from benchmark.experiments.runner import EXECUTORS
 
@@ -39,7 +29,7 @@ def register(subparsers, common) -> None:
     parser.add_argument("--executor", default="local", choices=EXECUTORS,
                         help="local (default): processes on this machine; slurm: submitit jobs on a Slurm cluster; "
                              "submitit-local: the Slurm path run here by submitit's local executor (for testing)")
-    parser.add_argument("--jobs", "-j", type=_positive, default=None,
+    parser.add_argument("--jobs", "-j", type=int, default=None,
                         help="local: CPU jobs at a time (default: the number of cores); GPU jobs: one per visible GPU")
     parser.add_argument("--retry-failed", action="store_true", help="run again the jobs that failed in an earlier run")
     parser.add_argument("--wait", action="store_true", help="slurm: follow the jobs to the end instead of returning")
@@ -63,9 +53,12 @@ def run(args) -> int:
 
 def run_loaded(experiment, workdir, args) -> int:
     """Dry-run or run an already loaded experiment (also `bench demo`'s way in)."""
+    from benchmark.core.errors import BenchError
     from benchmark.experiments.runner import plan_of, run_experiment
     from benchmark.ui import console
 
+    if args.jobs is not None and args.jobs < 1:
+        raise BenchError(f"--jobs {args.jobs}: give at least 1")
     if args.dry_run:
         from benchmark.experiments.dryrun import dry_run
 
