@@ -11,6 +11,7 @@ from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from benchmark.core.workdir import Workdir
 from benchmark.experiments import estimate
@@ -89,7 +90,7 @@ def _print_jobs(rows: list, console: Console) -> None:
     for job, verdict, seconds, note in shown[:LIST_UP_TO]:
         gpu = f"{job.gpus}" + (f" ({job.processes} proc)" if job.processes > 1 else "") if job.gpus else "—"
         time_text = "" if not job.gpus else ("?" if seconds is None else clock(seconds))
-        table.add_row(job.id, f"[{STYLES.get(_state(verdict), '')}]{verdict}[/]", gpu, time_text, note)
+        table.add_row(Text(job.id), Text(verdict, style=STYLES[_state(verdict)]), gpu, time_text, Text(note))
     console.print(table)
     if len(shown) > LIST_UP_TO:
         console.print(f"… and {len(shown) - LIST_UP_TO} more jobs to run", style="dim")

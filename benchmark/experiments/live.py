@@ -79,8 +79,8 @@ class LiveView:
             run = tracker[job.id]
             note = run.error or (f"~{clock(run.expected_s)} last time" if run.state == "pending" and run.expected_s
                                  else "")
-            table.add_row(job.id, Text(run.state, style=STYLES[run.state]),
-                          clock(run.elapsed) if run.started else "", note)
+            table.add_row(Text(job.id), Text(run.state, style=STYLES[run.state]),
+                          clock(run.elapsed) if run.started else "", Text(note))
         hidden = len(tracker.plan) - table.row_count
         footer = Text(f"… {hidden} more jobs" if hidden > 0 else "", style="dim")
         return Group(header, counts_text(tracker), table, footer)

@@ -136,6 +136,8 @@ class LocalExecutor:
         state = folder.state(job.id)
         if code == 0 and state is not None and state.state == "done":
             self.tracker.finish(job.id, "done")
+        elif state is not None and state.state == "interrupted":
+            self.tracker.finish(job.id, "interrupted", "interrupted (Ctrl-C); the next run resumes it")
         else:
             error = state.error if state is not None and state.state == "failed" else _exit_reason(code)
             if state is None or state.state != "failed":

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from benchmark.core.errors import BenchError
 from benchmark.core.identity import plain
@@ -65,7 +66,7 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
             finally:
                 view.refresh(tracker, runner.slots, force=True)
     if not tracker.finished():  # Slurm, not waiting: the jobs go on in the queue
-        console.print(f"submitted: {counts_text(tracker)}; follow it with `bench run {experiment.source} --status`",
+        console.print(f"submitted: {counts_text(tracker)}; follow it with `bench run {escape(str(experiment.source))} --status`",
                       highlight=False)
         return 0
     return summarise(tracker, folder, console)
@@ -105,13 +106,13 @@ def summarise(tracker: Tracker, folder: ExperimentFolder, console: Console) -> i
         run = tracker[job.id]
         if run.state == "failed":
             when = "failed in an earlier run (--retry-failed runs it again)" if run.earlier else "failed"
-            console.print(f"  [red]{when}[/] {job.id}: {run.error}\n    log: {folder.log_path(job.id)}",
-                          highlight=False, soft_wrap=True)
+            console.print(f"  [red]{when}[/] {escape(job.id)}: {escape(run.error)}\n"
+                          f"    log: {escape(str(folder.log_path(job.id)))}", highlight=False, soft_wrap=True)
     blocked = [job.id for job in tracker.plan.jobs if tracker[job.id].state == "blocked"]
     if blocked:
         console.print(f"  [yellow]blocked[/] (they need a failed job): {', '.join(blocked[:6])}"
                       + (f" and {len(blocked) - 6} more" if len(blocked) > 6 else ""), highlight=False)
-    console.print(f"logs, plan and versions: {folder.root}", highlight=False)
+    console.print(f"logs, plan and versions: {escape(str(folder.root))}", highlight=False)
     for job in tracker.plan.jobs:
         state = folder.state(job.id)
         if job.stage == "leaderboard" and tracker[job.id].state in ("done", "cached") and state is not None:

@@ -8,6 +8,7 @@ from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from benchmark.experiments.folder import ExperimentFolder
 from benchmark.experiments.live import STYLES
@@ -30,11 +31,12 @@ def show_status(plan_name: str, workdir, console: Console) -> int:
             name = _queue_state(folder, submitted[job.id]) or name
         counts[name] += 1
         note = state.error if state and state.error else (str(folder.log_path(job.id)) if state else "")
-        table.add_row(job.id, f"[{STYLES.get(name, '')}]{name}[/]", state.finished if state else "",
+        table.add_row(Text(job.id), Text(name, style=STYLES.get(name, "")), state.finished if state else "",
                       f"{state.seconds:.1f} s" if state and state.seconds else "",
-                      submitted.get(job.id, {}).get("job_id", ""), note)
+                      submitted.get(job.id, {}).get("job_id", ""), Text(note))
     console.print(table)
-    console.print(", ".join(f"{count} {name}" for name, count in counts.most_common()), highlight=False)
+    console.print(", ".join(f"{count} {name}" for name, count in counts.most_common())
+                  + ("; a `bench run` is driving it now" if _driven(folder) else ""), highlight=False)
     return 1 if counts.get("failed") else 0
 
 
@@ -48,3 +50,16 @@ def _queue_state(folder: ExperimentFolder, entry: dict) -> str | None:
         return f"Slurm: {SlurmJob(folder.submitit_dir, entry['job_id']).state}"
     except Exception:  # noqa: BLE001 - no sacct here
         return None
+
+
+def _driven(folder: ExperimentFolder) -> bool:
+    """True while a `bench run` holds the experiment's lock."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(folder.root / ".run.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False

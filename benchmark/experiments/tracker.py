@@ -93,7 +93,7 @@ class Tracker:
         run = self.jobs[job_id]
         run.state, run.error = state, error
         run.finished = time.perf_counter()
-        if state in ("failed", "blocked"):
+        if state in ("failed", "blocked", "interrupted"):
             self._block(job_id)
 
     def _block(self, job_id: str) -> None:
