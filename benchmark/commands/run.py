@@ -18,7 +18,7 @@ HELP = "run an experiment file: the whole benchmark as one resumable plan of job
 
 
 def register(subparsers, common) -> None:
-    from benchmark.experiments.runner import EXECUTORS
+    from benchmark.experiments.schema import EXECUTORS
 
     parser = subparsers.add_parser("run", parents=[common], help=HELP, description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -22,12 +22,10 @@ from benchmark.core.workdir import Workdir
 from benchmark.experiments.folder import ExperimentFolder
 from benchmark.experiments.live import LiveView, clock, counts_text
 from benchmark.experiments.plan import Plan, expand
+from benchmark.experiments.schema import EXECUTORS
 from benchmark.experiments.spec import Experiment
 from benchmark.experiments.stages import Context
 from benchmark.experiments.tracker import Tracker
-
-EXECUTORS = ("local", "slurm", "submitit-local")
-
 
 def plan_of(experiment: Experiment, executor: str) -> Plan:
     if executor not in EXECUTORS:

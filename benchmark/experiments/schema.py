@@ -17,6 +17,7 @@ from benchmark.experiments.toml_lines import KeyLines
 REQUIRED = object()
 """The default of a key that must be given."""
 
+EXECUTORS = ("local", "slurm", "submitit-local")
 STAGES = ("dataset", "extract", "heads", "finetune", "leaderboard")
 GPU_STAGES = ("extract", "finetune")
 """Stages that may ask for GPUs; with several (on Slurm) they run under torchrun, one process per GPU."""
