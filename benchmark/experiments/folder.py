@@ -22,7 +22,6 @@ import contextlib
 import datetime as _dt
 import json
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -130,6 +129,3 @@ class ExperimentFolder:
             yield
         finally:
             lock.release()
-
-    def clear_logs(self) -> None:
-        shutil.rmtree(self.root / "logs", ignore_errors=True)

@@ -5,7 +5,7 @@ On Slurm every job is submitted at once, with the resources its stage asks for i
 `kill-on-invalid-dep`); `bench run` then returns (or, with `--wait`, follows the jobs to the end). A job with
 several GPUs runs under torchrun inside its allocation (`worker.submitit_job`). Job states and logs land in the
 experiment folder (shared with the cluster); `submitted.json` maps job ids to Slurm job ids for
-`bench run --status`. `submitit-local` runs the same pickled jobs with submitit's local executor, on this
+`bench run --status`, and a later `bench run` follows the jobs still queued instead of submitting them again. `submitit-local` runs the same pickled jobs with submitit's local executor, on this
 machine, submitting each job when the jobs it needs are through (it knows no dependencies): the offline test of
 the Slurm path.
 """
@@ -20,6 +20,7 @@ from benchmark.experiments.plan import Job
 from benchmark.experiments.tracker import SATISFIED, Tracker
 
 POLL_S = {"slurm": 10.0, "local": 0.2}
+QUEUED_STATES = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED")
 
 
 def slurm_parameters(job: Job, after: list[str]) -> dict:
@@ -47,6 +48,26 @@ class SubmititExecutor:
         self.executor = submitit.AutoExecutor(folder=self.folder.submitit_dir, cluster=cluster)
         self.jobs: dict[str, object] = {}  # job id -> submitit job
         self.slots = max(len(tracker.plan), 1) if cluster == "slurm" else 1
+        if cluster == "slurm":
+            self._adopt_queued()
+
+    def _adopt_queued(self) -> None:
+        """Jobs an earlier `bench run` submitted that are still queued or running are followed, not resubmitted."""
+        from submitit.slurm.slurm import SlurmJob
+
+        for job_id, entry in self._submitted().items():
+            state = self.folder.state(job_id)
+            if job_id not in self.tracker.plan.by_id or entry.get("cluster") != "slurm" or (
+                    state is not None and state.state in ("done", "cached", "failed")):
+                continue
+            queued = SlurmJob(self.folder.submitit_dir, entry["job_id"])
+            try:
+                alive = queued.state in QUEUED_STATES
+            except Exception:  # noqa: BLE001 - no sacct: assume it ended
+                alive = False
+            if alive:
+                self.jobs[job_id] = queued
+                self.tracker.start(job_id)
 
     def run(self) -> None:
         while not self.tracker.finished():
