@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "benchmark.commands.runs",
     "benchmark.commands.finetune",
     "benchmark.commands.leaderboard",
+    "benchmark.commands.run",
     "benchmark.commands.demo",
     "benchmark.commands.perf",
 ]
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from rich.markup import escape
+
     from benchmark.ui import err_console
 
     try:
@@ -83,13 +86,13 @@ def _run(args) -> int:
     except BenchError as error:
         if args.verbose:
             raise
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         return 2
     except OSError as error:
         message = os_error_message(error)
         if message is None or args.verbose:
             raise
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

@@ -94,12 +94,28 @@ def load_external(specs) -> list[RunInput]:
     return runs
 
 
-def load_task_runs(workdir, task: str, *, model: str | None = None, method: str | None = None) -> list[RunInput]:
-    """Every readable run of a task in the workdir, filtered by encoder and method."""
+def experiment_members(workdir, experiment: str, task: str) -> set[str] | None:
+    """Run ids of `task` that `bench run` listed for `experiment` (its plan's runs, made or reused), or None
+    when it listed none (then the runs recording that experiment are its runs)."""
+    from benchmark.core.workdir import Workdir
+
+    path = Workdir.of(workdir).experiment_runs_path(experiment, task)
+    if not path.is_file():
+        return None
+    try:
+        return {run["run_id"] for run in json.loads(path.read_text())["runs"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BenchError(f"{path}: cannot read the experiment's list of runs ({error}); run `bench run` again") from None
+
+
+def load_task_runs(workdir, task: str, *, model: str | None = None, method: str | None = None,
+                   experiment: str | None = None) -> list[RunInput]:
+    """Every readable run of a task in the workdir, filtered by encoder, method and experiment."""
     from benchmark.core.runs import list_runs, read_predictions
     from benchmark.core.workdir import Workdir
     from benchmark.ui import err_console
 
+    members = experiment_members(workdir, experiment, task) if experiment else None
     runs = []
     for summary in list_runs(workdir, task=task):
         if summary.problem:
@@ -109,11 +125,15 @@ def load_task_runs(workdir, task: str, *, model: str | None = None, method: str 
             continue
         if method and summary.record.method != method:
             continue
+        if experiment and (summary.run_id not in members if members is not None
+                           else summary.record.experiment != experiment):
+            continue
         frame, record = read_predictions(summary.path)
         runs.append(RunInput(name=summary.run_id, method=record.method, encoder=record.encoder, frame=frame,
                              record=record, source=str(summary.path)))
     if not runs:
-        filters = "".join(f" with {k} {v!r}" for k, v in (("encoder", model), ("method", method)) if v)
+        filters = "".join(f" with {k} {v!r}" for k, v in (("encoder", model), ("method", method),
+                                                             ("experiment", experiment)) if v)
         raise BenchError(ERR_NO_RUNS.format(task=task, root=Workdir.of(workdir).runs_dir, filters=filters))
     return runs
 
@@ -369,8 +389,9 @@ def tidy_csv(ranked: list[RankedRun], *, by_class: bool = False) -> str:
 
 
 def render(ranked: list[RankedRun], *, rank_by: str, fmt: str = "table", by_class: bool = False, title: str = "",
-           alpha: float = 0.05) -> str | None:
-    """Return the leaderboard as text (md, csv, json) or print it as a rich table (returns None)."""
+           alpha: float = 0.05, console=None) -> str | None:
+    """Return the leaderboard as text (md, csv, json) or print it as a rich table (returns None) on `console`
+    (default: the terminal's)."""
     if fmt not in FORMATS:
         raise BenchError(ERR_FORMAT.format(fmt=fmt))
     if fmt == "json":
@@ -393,7 +414,8 @@ def render(ranked: list[RankedRun], *, rank_by: str, fmt: str = "table", by_clas
         return "\n".join(parts)
     from rich.table import Table
 
-    from benchmark.ui import console
+    if console is None:
+        from benchmark.ui import console
 
     for name, head, lines in tables:
         table = Table(title=name, caption=legend(ranked, rank_by, alpha) if name == tables[0][0] else None)

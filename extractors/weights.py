@@ -24,13 +24,14 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from benchmark.core.errors import BenchError
 from extractors.registry import EncoderSpec, WeightsSource
+
+if TYPE_CHECKING:  # torch is imported where checkpoints are read: finding weights and their digest needs none
+    import torch
+    from torch import nn
 
 WEIGHTS_ENV = "BENCH_WEIGHTS"
 MAX_LISTED_KEYS = 12
@@ -227,6 +228,8 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
     `trust_checkpoint` is True (only for files from a source you trust: unpickling can run code). An empty,
     truncated or corrupt file is one BenchError naming it.
     """
+    from safetensors import SafetensorError
+
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"checkpoint {path} not found")
@@ -234,9 +237,8 @@ def read_checkpoint(path: str | os.PathLike, *, trust_checkpoint: bool = False) 
         raise BenchError(f"{path} is empty (0 bytes): the download did not finish. Download it again.")
     try:
         return _read(path, trust_checkpoint)
-    except BenchError:
-        raise
-    except Exception as error:  # torch, zipfile and safetensors raise many kinds for a damaged file
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError,
+            SafetensorError) as error:  # what torch, zipfile and safetensors raise for a damaged file
         raise BenchError(UNREADABLE.format(path=path, reason=_first_line(error))) from None
 
 
@@ -254,6 +256,8 @@ def _first_line(error: Exception) -> str:
 
 
 def _read(path: Path, trust_checkpoint: bool) -> Any:
+    import torch
+
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -284,6 +288,8 @@ def _read(path: Path, trust_checkpoint: bool) -> Any:
 
 def unwrap_state_dict(checkpoint: Any, *, path: str | os.PathLike, keys: tuple[str, ...] = ("state_dict",)) -> dict:
     """The tensor dict inside a checkpoint (looking under `keys`, e.g. Lightning's "state_dict")."""
+    import torch
+
     state = checkpoint
     for key in keys:
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):

@@ -30,6 +30,9 @@ class HeadSpec:
     needs: tuple[str, ...] = ("image",)
     default: bool = False
     defaults: dict = field(default_factory=dict)
+    settable: dict = field(default_factory=dict)
+    """Hyperparameters a user may set (name -> "integer", "number", "numbers", "boolean" or "text"), so that an
+    experiment file is checked without importing the estimator (and torch)."""
 
     def estimator_class(self) -> type:
         module, _, name = self.estimator.partition(":")
@@ -40,18 +43,25 @@ class HeadSpec:
         return self.estimator_class()(**{**self.defaults, **params})
 
 
+_TRAINED_SETTABLE = {"lr": "number", "weight_decay": "number", "batch_size": "integer", "max_epochs": "integer",
+                     "patience": "integer", "standardize": "boolean", "hidden": "integer", "holdout": "number"}
+
 HEADS: dict[str, HeadSpec] = {
     spec.name: spec
     for spec in (
         HeadSpec("linear", "heads.linear:LinearProbe", "trained",
-                 "logistic regression (softmax or per-class sigmoids), C chosen on val", default=True),
+                 "logistic regression (softmax or per-class sigmoids), C chosen on val", default=True,
+                 settable={"Cs": "numbers", "scoring": "text", "max_iter": "integer", "tol": "number",
+                           "standardize": "boolean", "holdout": "number"}),
         HeadSpec("seed-linear", "heads.seed_linear:SeedLinearProbe", "trained",
-                 "the seed study's probe: embedding -> 1024 -> classes, no nonlinearity, AdamW"),
+                 "the seed study's probe: embedding -> 1024 -> classes, no nonlinearity, AdamW",
+                 settable=_TRAINED_SETTABLE),
         HeadSpec("mlp", "heads.mlp:MLPHead", "trained",
-                 "the seed study's MLP: embedding -> 1024 -> BatchNorm -> ReLU -> classes", default=True),
+                 "the seed study's MLP: embedding -> 1024 -> BatchNorm -> ReLU -> classes", default=True,
+                 settable=_TRAINED_SETTABLE),
         HeadSpec("zeroshot", "heads.zeroshot:ZeroShotHead", "zeroshot",
                  "class prototypes from the encoder's own text tower, in its family's prompt style",
-                 needs=("image", "text"), default=True),
+                 needs=("image", "text"), default=True, settable={"temperature": "text"}),
     )
 }
 DEFAULT_HEADS: tuple[str, ...] = tuple(name for name, spec in HEADS.items() if spec.default)

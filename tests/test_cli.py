@@ -8,7 +8,7 @@ from benchmark import cli
 from benchmark.core.errors import BenchError
 from benchmark.core.workdir import Workdir
 
-SUBCOMMANDS = ["data", "models", "extract", "fit-heads", "runs", "finetune", "leaderboard", "demo", "perf"]
+SUBCOMMANDS = ["data", "models", "extract", "fit-heads", "runs", "finetune", "leaderboard", "run", "demo", "perf"]
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)

@@ -1,30 +1,23 @@
 """`bench demo`: the whole flow on the embedded synthetic default, with tiny random-initialised encoders.
 
-Each stage is the real command a user would type; the demo only chains them. Nothing it prints is a medical
-finding: the images are procedural phantoms and the encoders have random weights.
+It is `bench run experiments/demo.toml` (the options below change the file's values): a synthetic dataset in
+the NIH layout with planted subgroup effects, extraction with three tiny encoders, the cheap heads, a short
+LoRA fine-tune and the fairness-ranked leaderboard. Nothing it prints is a medical finding: the images are
+procedural phantoms and the encoders have random weights.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import argparse
 from pathlib import Path
 
 from benchmark.commands.options import positive_int
 
-
+DEMO_FILE = Path(__file__).resolve().parents[2] / "experiments" / "demo.toml"
 DEMO_MODELS = ("tiny-clip", "tiny-medclip-vit", "tiny-gloria")
 DEMO_TASK = "nih6x200"
-DEMO_PER_CLASS = 50
-"""nih6x200 per class in the demo: 300 images, 60 in test (the synthetic default supports about 40 per 1,000)."""
-DEMO_HEADS = "linear,mlp,zeroshot"
-DEMO_FINETUNE_MODEL = "tiny-clip"
-
-
-@dataclass(frozen=True)
-class Stage:
-    title: str
-    argv: list[str]
+DEMO_DEFAULTS = {"n": 2000, "size": 256, "seed": 0, "per_class": 50}
+"""demo.toml's values; the synthetic default supports about 40 nih6x200 images per class per 1,000 images."""
 
 
 def register(subparsers, common) -> None:
@@ -33,75 +26,65 @@ def register(subparsers, common) -> None:
         parents=[common],
         help="the whole flow on the embedded synthetic default",
         description=(
-            "Synthesise an NIH-layout dataset with planted subgroup effects, check it, extract embeddings with "
-            "tiny random-initialised encoders, fit the cheap heads, run a short LoRA fine-tune and print the "
-            "fairness-ranked leaderboard. Random weights and synthetic data: nothing here is a medical finding."
+            "Synthesise an NIH-layout dataset with planted subgroup effects, extract embeddings with tiny "
+            "random-initialised encoders, fit the cheap heads, run a short LoRA fine-tune and print the "
+            f"fairness-ranked leaderboard: `bench run {DEMO_FILE.name}`. Random weights and synthetic data: "
+            "nothing here is a medical finding."
         ),
     )
-    parser.add_argument("--n", type=positive_int, default=2000, help="images in the synthetic dataset (default 2000)")
-    parser.add_argument("--size", type=positive_int, default=256, help="image size in pixels (default 256)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for data, splits and heads (default 0)")
+    parser.add_argument("--n", type=positive_int, default=DEMO_DEFAULTS["n"], help="images in the synthetic dataset (default 2000)")
+    parser.add_argument("--size", type=positive_int, default=DEMO_DEFAULTS["size"], help="image size in pixels (default 256)")
+    parser.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"], help="seed for data, splits and heads (default 0)")
     parser.add_argument(
-        "--per-class", type=positive_int, default=DEMO_PER_CLASS,
-        help=f"nih6x200 images per class (default {DEMO_PER_CLASS}; at most about 40 per 1,000 synthetic images)",
+        "--per-class", type=positive_int, default=DEMO_DEFAULTS["per_class"],
+        help="nih6x200 images per class (default 50; at most about 40 per 1,000 synthetic images)",
     )
+    parser.add_argument("--jobs", "-j", type=positive_int, default=None, help="CPU jobs at a time (default: the number of cores)")
     parser.set_defaults(func=run)
 
 
-def demo_stages(root: Path, *, n: int, size: int, seed: int, per_class: int = DEMO_PER_CLASS) -> list[Stage]:
-    """The commands the demo runs, in order."""
-    stages = [
-        Stage("synthesise", ["data", "synth", "--out", str(root), "--n", str(n), "--size", str(size), "--seed", str(seed)]),
-        Stage("check", ["data", "check", "--dataset", "nih", "--root", str(root)]),
-    ]
-    for model in DEMO_MODELS:
-        stages.append(Stage(f"extract {model}", ["extract", "--model", model, "--dataset", "nih", "--root", str(root)]))
-    for model in DEMO_MODELS:
-        stages.append(
-            Stage(
-                f"fit-heads {model}",
-                ["fit-heads", "--model", model, "--task", DEMO_TASK, "--per-class", str(per_class),
-                 "--heads", DEMO_HEADS, "--seed", str(seed)],
-            )
-        )
-    stages.append(
-        Stage(
-            f"finetune {DEMO_FINETUNE_MODEL} (LoRA)",
-            ["finetune", "--model", DEMO_FINETUNE_MODEL, "--task", DEMO_TASK, "--per-class", str(per_class),
-             "--method", "lora", "--epochs", "2", "--batch-size", "16", "--seed", str(seed)],
-        )
-    )
-    stages.append(Stage("leaderboard", ["leaderboard", "--task", DEMO_TASK, "--n-boot", "200"]))
-    return stages
+def demo_overrides(*, n: int, size: int, seed: int, per_class: int) -> dict:
+    """The changes the options make to demo.toml (a differently named experiment when any is not the default)."""
+    given = {"n": n, "size": size, "seed": seed, "per_class": per_class}
+    name = "demo" if given == DEMO_DEFAULTS else f"demo-n{n}-px{size}-seed{seed}-pc{per_class}"
+    return {
+        "experiment": {"name": name},
+        "datasets": {"nih": {"n": n, "size": size, "seed": seed}},
+        "tasks": {DEMO_TASK: {"task_seed": seed, "params": {"per_class": per_class}}},
+        "seeds": {"list": [seed]},
+    }
 
 
 def run(args) -> int:
+    import time
+
     from rich.panel import Panel
-    from rich.rule import Rule
 
-    from benchmark import cli
-    from benchmark.ui import console
+    from benchmark.commands.run import run_loaded
+    from benchmark.core.errors import BenchError
     from benchmark.core.workdir import Workdir
+    from benchmark.experiments.parse import load_experiment
+    from benchmark.ui import console
 
+    if not DEMO_FILE.is_file():
+        raise BenchError(f"{DEMO_FILE} is missing: the demo runs the experiments/ folder of the source tree "
+                         "(install with `pip install -e .`, as `make demo` does)")
     workdir = Workdir.resolve(args.workdir)
-    root = workdir.demo_dir / f"nih-synthetic-n{args.n}-px{args.size}-seed{args.seed}"
+    experiment = load_experiment(DEMO_FILE, overrides=demo_overrides(n=args.n, size=args.size, seed=args.seed,
+                                                                     per_class=args.per_class))
     console.print(
         Panel(
             "Synthetic phantoms with planted subgroup effects, encoders with [bold]random weights[/]. "
             "The figures below show that the tool works; they are [bold]not medical findings[/].\n"
-            f"workdir: {workdir}",
+            f"workdir: {workdir}\nplan: bench run {DEMO_FILE} (each job's log under "
+            f"{workdir.experiment_dir(experiment.name)})",
             title="cxr-fairbench demo",
         )
     )
-    common = ["--workdir", str(workdir)]
     started = time.perf_counter()
-    for stage in demo_stages(root, n=args.n, size=args.size, seed=args.seed, per_class=args.per_class):
-        console.print(Rule(f"[bold]{stage.title}[/]  ·  bench {' '.join(stage.argv)}", align="left"))
-        code = cli.dispatch(common + stage.argv, raise_errors=True)
-        if code:
-            console.print(f"[red]stage '{stage.title}' failed with exit code {code}[/]")
-            return code
-    elapsed = time.perf_counter() - started
-    console.print(Rule())
-    console.print(f"demo finished in {elapsed:.0f} s; everything it wrote is under {workdir}")
-    return 0
+    options = argparse.Namespace(dry_run=False, executor="local", jobs=args.jobs, retry_failed=False,
+                                 no_live=False, wait=False)
+    code = run_loaded(experiment, workdir, options)
+    if code == 0:
+        console.print(f"demo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {workdir}")
+    return code

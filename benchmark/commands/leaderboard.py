@@ -22,6 +22,8 @@ def register(subparsers, common) -> None:
                         help="figure to rank by (default: worst_f1_gap = the worse of |f1_gap_sex| and |f1_gap_age|)")
     parser.add_argument("--model", default=None, help="only runs of this encoder")
     parser.add_argument("--method", default=None, help="only runs of this method (zeroshot, linear, mlp, lora, full, ...)")
+    parser.add_argument("--experiment", default=None, metavar="NAME",
+                        help="only the runs of this `bench run` experiment (those its plan made or reused)")
     parser.add_argument("--by-class", action="store_true", help="also show the per-disease breakdown (F1, AUC, TPR gaps)")
     parser.add_argument("--groups", default="sex,age,sex*age",
                         help="group attributes, comma-separated: sex, age, sex*age, and where the predictions carry them "
@@ -58,7 +60,9 @@ def run(args) -> int:
         from benchmark.core.workdir import Workdir
 
         runs = leaderboard.load_task_runs(Workdir.resolve(args.workdir), args.task, model=args.model,
-                                          method=args.method) + runs
+                                          method=args.method, experiment=args.experiment) + runs
+    elif args.experiment:
+        raise BenchError("--experiment selects runs in the workdir; give --task TASK with it")
     elif args.model or args.method:
         runs = [r for r in runs if (not args.model or r.encoder == args.model) and (not args.method or r.method == args.method)]
     rank_by = args.rank_by or leaderboard.DEFAULT_RANK

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "finetune": "training images/s: LoRA, full fine-tuning and a frozen forward pass",
     "fairness": "patient-clustered bootstrap engine vs fairlearn MetricFrame",
     "data": "loading full-size CheXpert and MIMIC-CXR metadata (adapter vs raw parse) on 2 cores",
+    "run": "bench run: a fully cached re-run of demo.toml vs its first run; planning a 1,000-job experiment",
 }
 
 

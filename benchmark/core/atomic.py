@@ -61,12 +61,12 @@ def remove_stale_temporaries(folder: Path, name: str = "*", *, only_dead_writers
         return
     for path in folder.glob(f".{name}.tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if not only_dead_writers or (pid.isdigit() and not _pid_alive(int(pid))):
+        if not only_dead_writers or (pid.isdigit() and not pid_alive(int(pid))):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -62,6 +62,8 @@ class RunRecord:
     test_dataset: str | None = None
     """The registered dataset whose test split the predictions' test rows come from, when it is not `dataset`
     (out-of-distribution evaluation: fitted on `dataset`, tested on `test_dataset`); None: the same dataset."""
+    experiment: str | None = None
+    """The `bench run` experiment that made the run (None: made by a single command, or by an older version)."""
     task_params: dict = field(default_factory=dict)
     hyperparameters: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)
@@ -283,6 +285,7 @@ class RunSummary:
             "encoder": record.encoder if self.record else "",
             "weights_tag": record.weights_tag,
             "seed": record.seed,
+            "experiment": record.experiment,
             "created": record.created,
             "rows": self.rows,
             "problem": self.problem,

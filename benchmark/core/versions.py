@@ -17,3 +17,13 @@ def package_versions(packages=PACKAGES) -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
     return found
+
+
+def installed_versions() -> dict[str, str]:
+    """Every installed distribution's exact version (name -> version), with Python's and the platform's."""
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name:
+            found.setdefault(name, distribution.version)
+    return dict(sorted(found.items()))

@@ -9,6 +9,7 @@ Resolution order: the `--workdir` option, then the `BENCH_HOME` environment vari
     stores/<model>/<identity[:16]>.h5        embedding stores (one per identity)
     runs/<task>/<run-id>/predictions.parquet one prediction file per run
     finetune/<run-id>/                       fine-tuning checkpoints
+    experiments/<name>/                      one `bench run` experiment: its plan, job states, logs, leaderboards
     demo/                                    the demo's synthetic dataset
 """
 
@@ -134,6 +135,17 @@ class Workdir:
 
     def finetune_run_dir(self, run_id: str) -> Path:
         return self.finetune_dir / check_name("fine-tuning run", run_id)
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.root / "experiments"
+
+    def experiment_dir(self, name: str) -> Path:
+        return self.experiments_dir / check_name("experiment", name)
+
+    def experiment_runs_path(self, name: str, task: str) -> Path:
+        """The runs of `task` that experiment `name`'s plan made or reused (JSON, written by its leaderboard job)."""
+        return self.experiment_dir(name) / "runs" / f"{check_name('task', task)}.json"
 
     @property
     def demo_dir(self) -> Path:

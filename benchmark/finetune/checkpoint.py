@@ -18,12 +18,14 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from benchmark.core.atomic import atomic_output, write_json
 from benchmark.core.errors import BenchError
 from benchmark.core.identity import plain
+
+if TYPE_CHECKING:  # torch is imported where tensors are saved or loaded: checking a run's state needs none
+    import torch
 
 LAST = "last.pt"
 RUN = "run.json"
@@ -36,12 +38,16 @@ def best_name(epoch: int) -> str:
 
 def save_tensors(obj, path: Path) -> None:
     """torch.save `obj` (tensors and plain data) to `path` atomically."""
+    import torch
+
     with atomic_output(path) as temporary:
         torch.save(obj, temporary)
 
 
 def load_tensors(path: Path):
     """Read a file written by `save_tensors` with `weights_only=True`; BenchError naming it when it cannot."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt or foreign file: say which and what to do

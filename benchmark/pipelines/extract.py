@@ -152,7 +152,8 @@ def extract(
                                           verify_content=verify_content, progress=progress, wait=wait, ranks=ranks)
         job = _StoreJob(encoder, pixels, manifest, workdir, manifest_digest, ranks=ranks, progress=progress,
                         wait=wait, shard_rows=shard_rows, classes=classes)
-        job.timings["pixel_store_s"] = time.perf_counter() - started
+        job.timings.update(pixel_store_s=time.perf_counter() - started, device=device,
+                           processes=ranks.world_size)  # what the throughput was measured on
         return job.run(batch_size=batch_size, workers=workers)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,13 +22,14 @@ from benchmark.core.distributed import Ranks, process_group
 from benchmark.core.errors import BenchError
 from benchmark.core.identity import digest, plain
 from benchmark.core.progress import SILENT, Progress
-from benchmark.core.runs import RunRecord, new_run_path, write_predictions
+from benchmark.core.runs import RunRecord, list_runs, new_run_path, write_predictions
 from benchmark.core.schema import EVALUATED_SPLITS, RANDOM_INIT, SPLITS
 from benchmark.core.workdir import Workdir
 from benchmark.finetune import checkpoint as ckpt
 from benchmark.finetune.config import FineTuneConfig
-from benchmark.finetune.data import SplitData
-from benchmark.finetune.trainer import TrainResult
+
+if TYPE_CHECKING:  # torch-free at import, so that a plan can ask whether a run is done without loading torch
+    from benchmark.finetune.trainer import TrainResult
 
 PIPELINE_VERSION = "finetune-1"
 
@@ -49,6 +51,8 @@ class FineTuneRequest:
     resume: bool = True
     run_id: str | None = None
     skip_bad: bool = False
+    experiment: str | None = None
+    """The `bench run` experiment the run belongs to (recorded in its predictions; not part of its identity)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ def split_data(task, manifest_rows: np.ndarray, pixels, excluded: np.ndarray | N
 
     Rows whose image the pixel store excluded (unreadable, with --skip-bad) are left out and counted.
     """
+    from benchmark.finetune.data import SplitData
+
     splits, positions, dropped = {}, {}, {}
     for split in SPLITS:
         where = np.asarray(task.split_indices(split), dtype=np.int64)
@@ -98,33 +104,61 @@ def run_finetune(workdir, request: FineTuneRequest, progress: Progress = SILENT)
         task = build_task(request.task, manifest, seed=request.task_seed, **request.task_params)
         encoder = load_encoder(request.model, weights=request.weights, trust_checkpoint=request.trust_checkpoint,
                                device=device)
-        description = {
-            "pipeline": PIPELINE_VERSION, "encoder": request.model, "weights_digest": encoder.weights_digest,
-            "dataset": request.dataset, "manifest_digest": manifest_digest(manifest), "task": request.task,
-            "task_params": task.params, "task_seed": request.task_seed, "config": request.config.to_dict(),
-            "world_size": ranks.world_size,
-        }
+        description = run_description(request, weights_digest=encoder.weights_digest,
+                                      manifest_digest=manifest_digest(manifest), task=task,
+                                      world_size=ranks.world_size)
         run_id = request.run_id or finetune_run_id(description)
         run_dir = workdir.finetune_run_dir(run_id)
         if ranks.is_main:
             ckpt.prepare_run_dir(run_dir, description, resume=request.resume)
         ranks.barrier()
-        finished = _finished(run_dir, run_id, request.resume, progress)
+        finished = _finished(workdir, run_id, request.task, request.resume, progress)
         if finished is not None:
             return finished
         job = _Job(request, workdir, task, encoder, description, run_id, run_dir, ranks, device, progress)
         return job.run(manifest, root)
 
 
-def _finished(run_dir: Path, run_id: str, resume: bool, progress: Progress) -> FineTuneOutcome | None:
-    done_path = run_dir / ckpt.DONE
-    if not (resume and done_path.exists()):
+def run_description(request: FineTuneRequest, *, weights_digest: str, manifest_digest: str, task,
+                    world_size: int) -> dict:
+    """Everything that determines a fine-tuning run's result; its digest names the run (`finetune_run_id`)."""
+    return {
+        "pipeline": PIPELINE_VERSION, "encoder": request.model, "weights_digest": weights_digest,
+        "dataset": request.dataset, "manifest_digest": manifest_digest, "task": request.task,
+        "task_params": task.params, "task_seed": request.task_seed, "config": request.config.to_dict(),
+        "world_size": world_size,
+    }
+
+
+def finished_predictions(workdir, run_id: str, task: str) -> Path | None:
+    """The predictions of the finished fine-tuning run `run_id`, or None.
+
+    Finished: its done.json names an existing prediction file, or (killed between writing its predictions and
+    done.json) a prediction file of the task records it as its fine-tuning run."""
+    workdir = Workdir.of(workdir)
+    done_path = workdir.finetune_run_dir(run_id) / ckpt.DONE
+    if done_path.exists():
+        predictions = Path(json.loads(done_path.read_text())["predictions"])
+        if predictions.exists():
+            return predictions
+    if not (workdir.finetune_run_dir(run_id) / ckpt.LAST).exists():
         return None
-    done = json.loads(done_path.read_text())
-    if not Path(done["predictions"]).exists():
+    written = [run.path for run in list_runs(workdir, task)
+               if run.record is not None and run.record.details.get("finetune_run_id") == run_id]
+    return written[-1] if written else None
+
+
+def _finished(workdir: Workdir, run_id: str, task: str, resume: bool, progress: Progress) -> FineTuneOutcome | None:
+    if not resume:
         return None
-    progress.note(f"run {run_id} already finished; predictions: {done['predictions']} (--no-resume to redo)")
-    return FineTuneOutcome(run_id, run_dir, Path(done["predictions"]), None, already_done=True)
+    run_dir = workdir.finetune_run_dir(run_id)
+    predictions = finished_predictions(workdir, run_id, task)
+    if predictions is None:
+        return None
+    if not (run_dir / ckpt.DONE).exists():
+        write_json(run_dir / ckpt.DONE, {"predictions": str(predictions)})
+    progress.note(f"run {run_id} already finished; predictions: {predictions} (--no-resume to redo)")
+    return FineTuneOutcome(run_id, run_dir, predictions, None, already_done=True)
 
 
 class _Job:
@@ -200,7 +234,7 @@ class _Job:
             run_id=path.parent.name, encoder=self.request.model, method=config.method, task=task.name,
             task_kind=task.kind, classes=task.classes, seed=config.seed, weights_tag=encoder.weights_tag,
             weights_digest=encoder.weights_digest, random_init=encoder.weights_tag == RANDOM_INIT,
-            dataset=self.request.dataset, task_params=plain(task.params),
+            dataset=self.request.dataset, experiment=self.request.experiment, task_params=plain(task.params),
             hyperparameters={**config.to_dict(), "preset": self.request.preset, "world_size": self.ranks.world_size},
             chosen={"best_epoch": result.best_epoch}, manifest_digest=self.description["manifest_digest"],
             store_identity=None, rows={split: len(data) for split, data in splits.items()},

@@ -43,6 +43,14 @@ class HeadsRequest:
     force: bool = False
     test_on: tuple[str, ...] = ()
     """Registered datasets to test on (out of distribution; `benchmark.pipelines.transfer`); empty: `dataset`."""
+    task_seed: int | None = None
+    """Seed of the task's subset and split (None: `seed`, which then also seeds the heads)."""
+    experiment: str | None = None
+    """The `bench run` experiment the runs belong to (recorded in each run; not part of its identity)."""
+
+    @property
+    def task_seed_or_seed(self) -> int:
+        return self.seed if self.task_seed is None else self.task_seed
 
 
 @dataclass(frozen=True)
@@ -155,23 +163,30 @@ class HeadInputs:
         return np.concatenate([self.positions["val"], self.positions["test"]])
 
 
-def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress = SILENT) -> HeadInputs:
-    """Registered dataset -> task -> the model's store -> aligned rows and embeddings (one sequential read)."""
-    from benchmark.core.manifest import manifest_digest
-    from benchmark.datasets.registry import load_registered
-    from benchmark.tasks import build_task
-    from cache.embeddings import find_stores
+def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress = SILENT, *,
+                   embeddings: bool = True, manifest=None) -> HeadInputs:
+    """Registered dataset -> task -> the model's store -> aligned rows and embeddings (one sequential read).
 
-    manifest, root = load_registered(workdir, request.dataset)
+    `embeddings=False` leaves them unread (`HeadInputs.embeddings` is None): enough to say what a run would
+    record (`planned_record`). `manifest`: the registered manifest when the caller has already read it."""
+    from benchmark.core.manifest import manifest_digest
+    from benchmark.datasets.registry import load_registered, registered_source
+    from benchmark.tasks import build_task
+    from cache.embeddings import EmbeddingStore, find_stores
+
+    if manifest is None:
+        manifest, root = load_registered(workdir, request.dataset)
+    else:
+        root = (registered_source(workdir, request.dataset) or {}).get("root", "")
     digest = manifest_digest(manifest)
-    task = build_task(request.task, manifest, seed=request.seed, **request.task_params)
+    task = build_task(request.task, manifest, seed=request.task_seed_or_seed, **request.task_params)
     if not workdir.model_stores_dir(request.model).is_dir():
         from extractors.registry import REGISTRY, get_spec
 
         if request.model not in REGISTRY:
             get_spec(request.model)  # a misspelt name: list the known encoders rather than suggest extracting it
-    store = fresh_store(find_stores(workdir, request.model, digest, weights_digest=request.weights_digest),
-                        manifest, root, progress)
+    candidates = find_stores(workdir, request.model, digest, weights_digest=request.weights_digest)
+    store = fresh_store(candidates, manifest, root, progress) if embeddings else EmbeddingStore.open(candidates[0])
     aligned = align_task_to_store(task, store)
     if aligned.excluded:
         progress.note(f"{len(aligned.excluded)} task image(s) excluded by the store (undecodable), left out: "
@@ -181,8 +196,8 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
         if rows.size == 0:
             raise BenchError(f"task {request.task!r} has no {split} images after alignment; use a larger dataset or "
                              "other split fractions")
-    embeddings = store.image_embeddings()[aligned.store_rows]
-    return HeadInputs(task, store, aligned, embeddings, positions, digest)
+    vectors = store.image_embeddings()[aligned.store_rows] if embeddings else None
+    return HeadInputs(task, store, aligned, vectors, positions, digest)
 
 
 def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> list[FitResult]:
@@ -219,7 +234,7 @@ def fit_one(workdir: Workdir, request: HeadsRequest, inputs: HeadInputs, spec: H
     probabilities = fit_and_predict(spec, head, inputs)
     seconds = time.perf_counter() - started
     chosen.update(head.chosen_on_val())
-    record = run_record(request, inputs, spec, head, chosen, seconds)
+    record = run_record(request, inputs, spec, head.recorded_params(), chosen, seconds)
     frame = prediction_frame(inputs.aligned.frame[inputs.evaluated], probabilities, inputs.task.classes)
     val = inputs.positions["val"]
     return write_run(workdir, request, record, frame, spec=spec, seconds=seconds,
@@ -260,8 +275,9 @@ def fit_and_predict(spec: HeadSpec, head, inputs: HeadInputs) -> np.ndarray:
     return head.predict_proba(embeddings[evaluated])
 
 
-def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, head, chosen: dict,
+def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, hyperparameters: dict, chosen: dict,
                seconds: float) -> RunRecord:
+    """The record of one head's run (`hyperparameters`: what the estimator records, `recorded_params()`)."""
     store, task = inputs.store, inputs.task
     return RunRecord(
         run_id="",
@@ -275,8 +291,9 @@ def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, head, 
         weights_digest=store.attrs.get("weights_digest", ""),
         random_init=store.weights_tag == RANDOM_INIT,
         dataset=request.dataset,
+        experiment=request.experiment,
         task_params=task.params,
-        hyperparameters=head.recorded_params(),
+        hyperparameters=hyperparameters,
         chosen=chosen,
         manifest_digest=inputs.manifest_digest,
         store_identity=store.identity_digest,
@@ -291,14 +308,38 @@ IDENTICAL_FIELDS = ("encoder", "weights_digest", "method", "seed", "store_identi
                     "test_dataset")
 
 
-def identical_runs(workdir, task_name: str, record: RunRecord) -> list:
+def identical_runs(workdir, task_name: str, record: RunRecord, *, runs=None) -> list:
     """Earlier runs with the same encoder, weights, method, seed, store, task parameters, hyperparameters and
-    test dataset."""
+    test dataset (oldest first). `runs`: the task's `list_runs` when the caller has it already."""
     wanted = {key: plain(getattr(record, key)) for key in IDENTICAL_FIELDS}
     return [
-        run for run in list_runs(workdir, task_name)
+        run for run in (list_runs(workdir, task_name) if runs is None else runs)
         if run.record is not None and all(plain(getattr(run.record, key)) == wanted[key] for key in IDENTICAL_FIELDS)
     ]
+
+
+def planned_hyperparameters(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec) -> dict:
+    """What the estimator of `spec` would record as its hyperparameters (builds it, unfitted)."""
+    return build_estimator(spec, request, inputs)[0].recorded_params()
+
+
+def existing_runs(workdir, request: HeadsRequest, inputs: HeadInputs | None = None, *,
+                  hyperparameters: dict | None = None, runs=None) -> dict[str, list]:
+    """For each requested head, the earlier runs identical to the one `fit_heads` would write (oldest first;
+    empty when there is none): what a resumed plan need not fit again. `hyperparameters` (head -> what its
+    estimator records) spares building the estimators; `runs`: the task's `list_runs`, when known."""
+    workdir = Workdir.of(workdir)
+    inputs = inputs or prepare_inputs(workdir, request, embeddings=False)
+    runs = list_runs(workdir, inputs.task.name) if runs is None else runs
+    found = {}
+    for name in request.heads:
+        spec = get_head(name)
+        recorded = (hyperparameters or {}).get(name)
+        if recorded is None:
+            recorded = planned_hyperparameters(request, inputs, spec)
+        record = run_record(request, inputs, spec, recorded, {}, 0.0)
+        found[name] = identical_runs(workdir, record.task, record, runs=runs)
+    return found
 
 
 def _run_path(workdir: Workdir, request: HeadsRequest, record: RunRecord) -> tuple[Path, str, list]:

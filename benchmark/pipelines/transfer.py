@@ -79,13 +79,13 @@ def fit_transfer(workdir: Workdir, request: HeadsRequest, specs, progress: Progr
         val = inputs.positions["val"]
         val_auc = macro_auc(inputs.aligned.labels(val), probabilities[: val.size])
         if request.dataset in request.test_on:
-            record = run_record(request, inputs, spec, head, chosen, seconds)
+            record = run_record(request, inputs, spec, head.recorded_params(), chosen, seconds)
             frame = prediction_frame(inputs.aligned.frame[inputs.evaluated], probabilities, inputs.task.classes)
             results.append(write_run(workdir, request, record, frame, spec=spec, seconds=seconds, val_macro_auc=val_auc))
         for test in tests:
             p_test = predict_test_set(spec, head, chosen, inputs, test)
             frame = _frame(inputs, probabilities[: val.size], test, p_test)
-            record = run_record(request, inputs, spec, head, chosen, seconds)
+            record = run_record(request, inputs, spec, head.recorded_params(), chosen, seconds)
             record.test_dataset = test.name
             record.rows = {"train": int(inputs.positions["train"].size), "val": int(val.size), "test": int(test.rows.size)}
             record.details.update({"test_manifest_digest": test.manifest_digest, "test_store_identity": test.store.identity_digest,

@@ -1,0 +1,110 @@
+"""heads/<encoder>/<task>/seed<S>: every head method of the experiment on the encoder's store
+(`benchmark.pipelines.heads.fit_heads`), one prediction run per head. Done, head by head, when an identical
+run exists (`benchmark.pipelines.heads.identical_runs`: same encoder, weights, method, seed, store, task
+parameters and hyperparameters); a resumed job fits only the heads that have none.
+
+A run's identity includes the hyperparameters its estimator records, and finding them means building the
+estimator (importing torch). The job remembers them in the experiment folder (`memo/`), keyed by everything
+that determines them, the heads' source code included, so that a later cache check needs no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+from benchmark.core.atomic import write_json
+from benchmark.core.identity import digest
+from benchmark.experiments.stages import run_output
+
+
+def request_of(job):
+    from benchmark.pipelines.heads import HeadsRequest
+
+    payload = job.payload
+    return HeadsRequest(
+        model=payload["model"], task=payload["task"], heads=tuple(payload["heads"]), seed=payload["seed"],
+        dataset=payload["dataset"], task_params=payload["task_params"], task_seed=payload["task_seed"],
+        weights_digest=_weights_digest(payload), head_params=payload["head_params"],
+        promptset=payload["promptset"], experiment=payload["experiment"],
+    )
+
+
+def _weights_digest(payload: dict) -> str | None:
+    from benchmark.pipelines.extract import expected_weights_digest
+
+    return expected_weights_digest(payload["model"], payload["weights"])
+
+
+def check(job, ctx) -> dict | None:
+    from benchmark.pipelines.heads import existing_runs, prepare_inputs
+
+    request = request_of(job)
+    inputs = prepare_inputs(ctx.workdir, request, embeddings=False, manifest=ctx.registered(request.dataset)[0])
+    recorded = {name: _remembered(ctx.folder, _memo_key(request, inputs, name)) for name in request.heads}
+    if any(value is None for value in recorded.values()):
+        return None
+    found = existing_runs(ctx.workdir, request, inputs, hyperparameters=recorded, runs=ctx.runs(request.task))
+    if not all(found.values()):
+        return None
+    return {"runs": {name: run_output(found[name][-1].path) for name in request.heads}}
+
+
+def run(job, ctx) -> dict:
+    from benchmark.pipelines.heads import existing_runs, fit_heads, planned_hyperparameters, prepare_inputs
+    from heads.registry import get_head
+
+    request = request_of(job)
+    inputs = prepare_inputs(ctx.workdir, request, embeddings=False)
+    recorded = {}
+    for name in request.heads:
+        recorded[name] = planned_hyperparameters(request, inputs, get_head(name))
+        _remember(ctx.folder, _memo_key(request, inputs, name), recorded[name])
+    found = existing_runs(ctx.workdir, request, inputs, hyperparameters=recorded)
+    outputs = {name: run_output(runs[-1].path) for name, runs in found.items() if runs}
+    for name in outputs:
+        ctx.progress.note(f"{name}: an identical run exists ({outputs[name]['run_id']}); not fitted again")
+    missing = tuple(name for name in request.heads if name not in outputs)
+    if missing:
+        for result in fit_heads(ctx.workdir, dataclasses.replace(request, heads=missing), ctx.progress):
+            outputs[result.head] = run_output(result.path)
+    return {"runs": {name: outputs[name] for name in request.heads}}
+
+
+@functools.lru_cache(maxsize=1)
+def _heads_code() -> str:
+    """A digest of the code that decides what a head records (the heads package, the zero-shot wiring)."""
+    import heads
+    from benchmark.pipelines import zeroshot
+
+    files = sorted(Path(heads.__file__).parent.glob("*.py")) + [Path(zeroshot.__file__)]
+    sha = hashlib.sha256()
+    for path in files:
+        sha.update(path.name.encode() + path.read_bytes())
+    return sha.hexdigest()
+
+
+def _memo_key(request, inputs, head: str) -> str:
+    return digest({"head": head, "params": request.head_params.get(head, {}), "seed": request.seed,
+                   "classes": inputs.task.classes, "kind": inputs.task.kind, "store": inputs.store.identity_digest,
+                   "promptset": request.promptset, "code": _heads_code()})[:32]
+
+
+def _memo_path(folder, key: str) -> Path:
+    return folder.memo_dir / "head-hyperparameters" / f"{key}.json"
+
+
+def _remembered(folder, key: str) -> dict | None:
+    try:
+        return json.loads(_memo_path(folder, key).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(folder, key: str, hyperparameters: dict) -> None:
+    from benchmark.core.identity import plain
+
+    write_json(_memo_path(folder, key), plain(hyperparameters))
