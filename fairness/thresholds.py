@@ -70,3 +70,20 @@ def decide(p, thresholds: Thresholds) -> np.ndarray:
     if len(thresholds.values) != p.shape[1]:
         raise BenchError(ERR_SHAPE.format(what="probabilities", shape=p.shape, classes=len(thresholds.values)))
     return (p >= np.asarray(thresholds.values)[None, :]).astype(np.int8)
+
+
+DECISION_THRESHOLD = 0.5
+
+
+def keep_decisions(thresholds: Thresholds, columns) -> Thresholds:
+    """`thresholds` with the class `columns` (indices) at 0.5: columns that hold the 0/1 decisions of a
+    randomised, fairness-constrained classifier (`heads.constrained`), which a threshold chosen on val would
+    overrule (an F1-max threshold can call every image positive, which makes any gap vanish)."""
+    columns = sorted(set(int(c) for c in columns))
+    if thresholds.kind != "multi" or not columns:
+        return thresholds
+    values = list(thresholds.values)
+    for column in columns:
+        values[column] = DECISION_THRESHOLD
+    return Thresholds(kind="multi", rule=f"{thresholds.rule}; decisions at {DECISION_THRESHOLD} for classes {columns}",
+                      values=tuple(values))
