@@ -167,6 +167,9 @@ def evaluate_run(run: RunInput, **options):
         sex = None
     if age is not None and all(v is None for v in age):
         age = None
+    from fairness.thresholds import decision_thresholds
+
+    options = decision_thresholds(run.record.chosen, classes, kind, y_val, p_val, options)  # issue 17
     return evaluate(y_test=y_test, p_test=p_test, kind=kind, classes=classes, patient_ids=patients, sex=sex,
                     age=age, columns=extra_group_values(test), y_val=y_val, p_val=p_val, **options)
 

@@ -87,3 +87,17 @@ def keep_decisions(thresholds: Thresholds, columns) -> Thresholds:
         values[column] = DECISION_THRESHOLD
     return Thresholds(kind="multi", rule=f"{thresholds.rule}; decisions at {DECISION_THRESHOLD} for classes {columns}",
                       values=tuple(values))
+
+
+def decision_thresholds(chosen: dict, classes, kind: str, y_val, p_val, options: dict) -> dict:
+    """`evaluate` options for a run whose record names classes holding 0/1 decisions (`chosen["decision_classes"]`,
+    written by the fairness-constrained heads): thresholds chosen on val as `options` ask, those classes kept at
+    0.5. Other runs' options come back unchanged."""
+    decided = [list(classes).index(name) for name in (chosen or {}).get("decision_classes", ()) if name in classes]
+    if not decided or kind != "multi" or options.get("thresholds") is not None:
+        return options
+    chosen_on_val = choose_thresholds(y_val=y_val, p_val=p_val, kind=kind, rule=options.get("threshold_rule", "f1"),
+                                      fixed=options.get("fixed_threshold", 0.5))
+    if not chosen_on_val.values:
+        chosen_on_val = Thresholds(kind="multi", rule=chosen_on_val.rule, values=(0.5,) * len(classes))
+    return {**options, "thresholds": keep_decisions(chosen_on_val, decided)}

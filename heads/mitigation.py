@@ -180,10 +180,31 @@ class GroupDROHead(TrainedHead):
 
 
 class GroupDROLinear(GroupDROHead):
-    """GroupDRO on a linear classifier (embedding -> classes), trained by mini-batch AdamW."""
+    """GroupDRO on a linear classifier (embedding -> classes), trained by mini-batch AdamW from zero weights and
+    the training prior's intercepts (as the linear probe starts), with a larger default learning rate than the
+    MLP's (a linear model on standardised inputs takes it)."""
+
+    def __init__(self, *, step_sizes=DEFAULT_STEP_SIZES, lr: float = 1e-2, weight_decay: float = 1e-4,
+                 batch_size: int = 256, max_epochs: int = 50, patience: int = 3, standardize: bool = True,
+                 hidden: int = 1024, holdout: float = 0.1, random_state: int = 0, n_classes: int | None = None):
+        super().__init__(step_sizes=step_sizes, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+                         max_epochs=max_epochs, patience=patience, standardize=standardize, hidden=hidden,
+                         holdout=holdout, random_state=random_state, n_classes=n_classes)
 
     def build(self, dim: int, n_classes: int) -> torch.nn.Module:
         return torch.nn.Linear(dim, n_classes)
+
+    def initialise(self, module: torch.nn.Module, data: TrainingData) -> None:
+        target = data.target
+        with torch.no_grad():
+            module.weight.zero_()
+            if target.dtype == torch.int64:
+                counts = torch.bincount(target, minlength=module.out_features).double() + 1.0
+                module.bias.copy_((counts / counts.sum()).log())
+            else:
+                observed = ~torch.isnan(target)
+                rate = (torch.nan_to_num(target).sum(dim=0) + 1.0) / (observed.sum(dim=0) + 2.0)
+                module.bias.copy_((rate / (1 - rate)).log())
 
 
 class GroupDROMLP(GroupDROHead):

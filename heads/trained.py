@@ -96,6 +96,7 @@ class TrainedHead(HeadRecord, BaseEstimator):
         generator = torch.Generator().manual_seed(int(self.random_state))
         module = self.build(data.X.shape[1], n_classes)
         _initialise(module, generator)
+        self.initialise(module, data)
         self._start(data)
         self._train(module, data, generator)
         return self
@@ -128,6 +129,9 @@ class TrainedHead(HeadRecord, BaseEstimator):
             groups_val=_codes(groups_val, len(y_val)),
         )
         return data, n_outputs(y, n_classes)
+
+    def initialise(self, module: torch.nn.Module, data: TrainingData) -> None:
+        """Called on the freshly built module (default: keep PyTorch's initialisation, drawn from the seed)."""
 
     def _start(self, data: TrainingData) -> None:
         """Called once before training (subclasses set up their state)."""

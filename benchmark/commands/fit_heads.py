@@ -77,6 +77,11 @@ def register(subparsers, common) -> None:
     parser.add_argument("--mlp-lr", type=positive_float, default=None, help="mlp: AdamW learning rate (default 1e-3; the seed study used 1e-4)")
     parser.add_argument("--mlp-batch-size", type=batch_size, default=None, help="mlp: batch size (default 256; the seed study used 64)")
     parser.add_argument("--seed-linear-epochs", type=positive_int, default=None, help="seed-linear: maximum epochs (default 100)")
+    parser.add_argument(
+        "--protect", default=None, metavar="ATTRIBUTE",
+        help="mitigation heads: the protected attribute, sex, age (<60 / >=60), race, insurance or an intersection "
+             "such as sex*age (docs/mitigation.md)",
+    )
     parser.add_argument("--promptset", default=None, help="zeroshot: prompt set in the store (default: 'default')")
     parser.add_argument(
         "--zeroshot-temperature", choices=("none", "fit"), default="none",
@@ -131,7 +136,7 @@ def run(args) -> int:
     request = HeadsRequest(
         model=args.model, task=args.task, heads=tuple(args.heads), seed=args.seed, dataset=args.dataset,
         task_params=task_params, weights_digest=args.weights_digest, head_params=head_params(args),
-        promptset=args.promptset, force=args.force, test_on=_datasets(args.test_on),
+        promptset=args.promptset, force=args.force, test_on=_datasets(args.test_on), protect=args.protect,
     )
     results = fit_heads(workdir, request, RichProgress())
     print_results(results, args.model, args.task, workdir)
@@ -165,6 +170,10 @@ def print_results(results, model: str, task: str, workdir) -> None:
                 f"{result.head}: {len(result.earlier_identical)} identical earlier run(s) kept "
                 f"({', '.join(result.earlier_identical[-2:])}); --force replaces the newest"
             )
+    for result in results:
+        if result.chosen.get("needs_attribute_at_test"):
+            console.print(f"{result.head}: thresholds each image by its own group, so the protected attribute must be "
+                          "known at test time (recorded in the run)")
     if results and results[0].random_init:
         console.print("[yellow]random weights:[/] these predictions show the tool works, nothing about X-rays.")
     console.print(f"runs written under {workdir.task_runs_dir(task)}; list them with `bench runs --task {task}`")
@@ -174,8 +183,12 @@ def _chosen_summary(chosen: dict) -> str:
     """A few words for the table; the full record is in the run's metadata."""
     if "C" in chosen:
         return f"C={chosen['C']:g}"
+    if "step_size" in chosen:
+        return f"eta={chosen['step_size']:g}, epoch {chosen['best_epoch']} of {chosen['epochs_run']}"
     if "best_epoch" in chosen:
         return f"epoch {chosen['best_epoch']} of {chosen['epochs_run']}"
+    if chosen.get("decisions"):
+        return "group thresholds" if chosen.get("needs_attribute_at_test") else f"C={chosen['C']:g}, constrained"
     parts = ["pairs" if chosen.get("pairs") else chosen.get("prompt_style", "")]
     if "temperature" in chosen:
         parts.append(f"T={chosen['temperature']:.3g}")

@@ -1,0 +1,120 @@
+"""`bench tradeoff`: each mitigation run beside the plain run of its kind — did the targeted gap shrink, and did
+the worst-off group gain (levelling up) or the better-off group lose (levelling down)?
+
+A mitigation run (its record names the protected attribute, `details.mitigation`) is paired with the newest plain
+run of the head its registry entry names (`heads.registry.Mitigation.plain`) with the same encoder, weights,
+store, seed, task parameters and datasets, so both predict the same test images. Both are evaluated by the
+fairness engine with one resampling plan (paired bootstrap replicates) and compared by
+`fairness.tradeoff.compare_mitigation` on the gap the method targets and the per-group utility its entry names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmark.core.errors import BenchError
+
+PAIRING_FIELDS = ("encoder", "weights_digest", "store_identity", "seed", "task_params", "dataset", "test_dataset")
+
+
+@dataclass
+class Comparison:
+    """One mitigation run, the plain run it is compared with, and the outcome."""
+
+    mitigated: object  # benchmark.leaderboard.RunInput
+    plain: object
+    protect: str
+    outcome: object  # fairness.tradeoff.MitigationOutcome
+
+    def as_dict(self) -> dict:
+        return {
+            "run": self.mitigated.name, "method": self.mitigated.method, "encoder": self.mitigated.encoder,
+            "plain_run": self.plain.name, "plain_method": self.plain.method, "protect": self.protect,
+            "needs_attribute_at_test": bool(self.mitigated.record.details["mitigation"]["needs_attribute_at_test"]),
+            **self.outcome.as_dict(),
+        }
+
+
+def mitigation_of(run):
+    """The registry's `Mitigation` entry of a run's head, or None for a run without a protected attribute."""
+    from heads.registry import HEADS
+
+    details = run.record.details.get("mitigation")
+    spec = HEADS.get(run.method)
+    return spec.mitigation if details and spec is not None else None
+
+
+def pair_runs(runs: list) -> tuple[list[tuple], list[str]]:
+    """[(mitigated run, plain run)] and one note per mitigation run without a plain run to compare with."""
+    from benchmark.core.identity import plain as plain_data
+
+    pairs, notes = [], []
+    for run in runs:
+        mitigation = mitigation_of(run)
+        if mitigation is None:
+            continue
+        key = {name: plain_data(getattr(run.record, name)) for name in PAIRING_FIELDS}
+        candidates = [other for other in runs if other.method == mitigation.plain and not other.record.details.get("mitigation")
+                      and all(plain_data(getattr(other.record, name)) == key[name] for name in PAIRING_FIELDS)]
+        if not candidates:
+            notes.append(f"{run.name} ({run.method}): no {mitigation.plain} run of the same encoder, store, seed and "
+                         f"task to compare with; fit one with `bench fit-heads --heads {mitigation.plain}`")
+            continue
+        pairs.append((run, max(candidates, key=lambda other: other.record.created)))
+    return pairs, notes
+
+
+def compare_runs(runs: list, *, n_boot: int = 1000, seed: int = 0, threshold_rule: str = "f1",
+                 confidence: float = 0.95) -> tuple[list[Comparison], list[str]]:
+    """Pair and evaluate the runs (see the module docstring); (comparisons, notes)."""
+    from benchmark.leaderboard import evaluate_run
+    from fairness import ResamplingPlan
+    from fairness.groups import parse_attribute_list
+    from fairness.tradeoff import compare_mitigation
+
+    pairs, notes = pair_runs(runs)
+    plan, reports, comparisons = ResamplingPlan(), {}, []
+    for mitigated, plain in pairs:
+        protect = mitigated.record.details["mitigation"]["protect"]
+        (attribute,) = parse_attribute_list([protect])
+        for run in (plain, mitigated):
+            key = (run.name, attribute)
+            if key not in reports:
+                reports[key] = evaluate_run(run, attributes=(attribute,), n_boot=n_boot, n_perm=0, seed=seed,
+                                            plan=plan, threshold_rule=threshold_rule, confidence=confidence)
+        mitigation = mitigation_of(mitigated)
+        try:
+            outcome = compare_mitigation(reports[(plain.name, attribute)], reports[(mitigated.name, attribute)],
+                                         gap=mitigation.gap.format(attr=attribute), attribute=attribute,
+                                         utility=mitigation.utility, confidence=confidence)
+        except BenchError as error:
+            notes.append(f"{mitigated.name} ({mitigated.method}) vs {plain.name}: {error}")
+            continue
+        comparisons.append(Comparison(mitigated, plain, protect, outcome))
+    return comparisons, notes
+
+
+def _cell(figure) -> str:
+    import numpy as np
+
+    if figure is None or not np.isfinite(figure.value):
+        return "n/a"
+    if not np.isfinite(figure.ci[0]):
+        return f"{figure.value:+.3f}"
+    return f"{figure.value:+.3f} [{figure.ci[0]:+.3f}, {figure.ci[1]:+.3f}]"
+
+
+def rows(comparisons: list[Comparison]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the trade-off table."""
+    header = ["run", "protect", "gap", "plain", "mitigated", "gap change [95% CI]", "worst-group utility",
+              "worst-group change", "best-group change", "verdict"]
+    body = []
+    for c in comparisons:
+        o = c.outcome
+        label = f"{c.mitigated.encoder} {c.mitigated.method} ({c.mitigated.name[-8:]})"
+        if c.mitigated.record.details["mitigation"]["needs_attribute_at_test"]:
+            label += " [attribute at test]"
+        body.append([label, c.protect, o.gap, f"{o.gap_plain.value:.3f}", f"{o.gap_mitigated.value:.3f}",
+                     _cell(o.gap_change), f"{o.utility}: {o.worst_plain.value:.3f} -> {o.worst_mitigated.value:.3f}",
+                     _cell(o.worst_change), _cell(o.best_change), o.describe()])
+    return header, body
