@@ -109,8 +109,10 @@ class GroupThresholds(HeadRecord, BaseEstimator):
             groups_val = None if groups is None else np.asarray(groups)[val]
         y_val = np.asarray(y_val)
         self.base_ = self._plain().fit(X, y, X_val, y_val)
-        scores = self.base_.predict_proba(X_val)
-        codes = group_codes(groups_val, len(y_val))
+        return self.fit_thresholds(self.base_.predict_proba(X_val), y_val, group_codes(groups_val, len(y_val)))
+
+    def fit_thresholds(self, scores: np.ndarray, y_val: np.ndarray, codes: np.ndarray) -> "GroupThresholds":
+        """The post-processing step alone: per class, fit the group thresholds on the plain head's val scores."""
         self.groups_seen_ = [int(g) for g in np.unique(codes)]
         self.optimizers_ = [self._fit_class(scores[:, c], y_val[:, c], codes) for c in range(y_val.shape[1])]
         self.unconstrained_classes_ = [c for c, optimizer in enumerate(self.optimizers_) if optimizer is None]
@@ -142,8 +144,10 @@ class GroupThresholds(HeadRecord, BaseEstimator):
         """Per class: the post-processed decision (0/1, drawn with a fixed seed), or the plain head's
         probability for an unconstrained class. `groups`: the protected attribute of each row (required)."""
         X = checked_features(self, X, fitting=False)
-        scores = self.base_.predict_proba(X)
-        codes = group_codes(groups, X.shape[0])
+        return self.apply_thresholds(self.base_.predict_proba(X), group_codes(groups, X.shape[0]))
+
+    def apply_thresholds(self, scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The post-processing step alone: the plain head's scores -> decisions (see `predict_proba`)."""
         _check_seen(codes, self.groups_seen_)
         out = scores.copy()
         for c, optimizer in enumerate(self.optimizers_):
