@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "benchmark.commands.finetune",
     "benchmark.commands.leaderboard",
     "benchmark.commands.tradeoff",
+    "benchmark.commands.probe",
     "benchmark.commands.run",
     "benchmark.commands.demo",
     "benchmark.commands.perf",

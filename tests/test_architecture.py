@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
                                         "benchmark.finetune", "benchmark.pipelines", "benchmark.leaderboard",
                                         "benchmark.ui"},
     "benchmark.tradeoff": LIBRARY | {"fairness", "heads", "benchmark.leaderboard", "benchmark.ui"},
+    "benchmark.leaderboard_probes": LIBRARY | {"benchmark.ui"},
     "benchmark.commands": {"*"},
     "benchmark.perf": {"*"},
     "benchmark.cli": {"*"},

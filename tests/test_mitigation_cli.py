@@ -11,17 +11,12 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.core.runs import list_runs, read_predictions
+from tests.protect_fixtures import extracted_workdir
 
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
-    """A workdir with a tiny-clip store of 400 synthetic NIH images (enough for both sexes in every split)."""
-    from benchmark.datasets.synth import write_synthetic
-
-    root = write_synthetic(tmp_path_factory.mktemp("mitigation-nih") / "nih", n=400, size=32, seed=1)
-    workdir = tmp_path_factory.mktemp("mitigation-workdir")
-    assert main(["extract", "--model", "tiny-clip", "--root", str(root), "--workdir", str(workdir)]) == 0
-    return workdir
+    return extracted_workdir(tmp_path_factory, "mitigation")
 
 
 @pytest.fixture

@@ -56,9 +56,9 @@ def run(args) -> int:
     if not args.task and not args.predictions:
         raise BenchError("give --task TASK to rank the runs in the workdir, or --predictions NAME=FILE")
     runs = leaderboard.load_external(args.predictions)
-    if args.task:
-        from benchmark.core.workdir import Workdir
+    from benchmark.core.workdir import Workdir
 
+    if args.task:
         runs = leaderboard.load_task_runs(Workdir.resolve(args.workdir), args.task, model=args.model,
                                           method=args.method, experiment=args.experiment) + runs
     elif args.experiment:
@@ -81,6 +81,10 @@ def run(args) -> int:
     )
     title = f"leaderboard: {args.task}" if args.task else "leaderboard"
     text = leaderboard.render(ranked, rank_by=rank_by, fmt=args.format, by_class=args.by_class, title=title)
+    if args.task:  # issue 17: the demographic-encoding probes of the runs' encoders
+        from benchmark import leaderboard_probes
+
+        text = leaderboard_probes.show(Workdir.resolve(args.workdir), ranked, fmt=args.format, text=text, console=console)
     if text is not None:
         if args.format == "json":
             console.print_json(text)

@@ -8,6 +8,7 @@ Resolution order: the `--workdir` option, then the `BENCH_HOME` environment vari
     pixels/<manifest-digest[:16]>-<size>px[-<filter>].h5   decoded uint8 pixel stores
     stores/<model>/<identity[:16]>.h5        embedding stores (one per identity)
     runs/<task>/<run-id>/predictions.parquet one prediction file per run
+    probes/<model>/<store[:16]>-<attribute>-seed<seed>.json  demographic-encoding probes (`bench probe`)
     finetune/<run-id>/                       fine-tuning checkpoints
     experiments/<name>/                      one `bench run` experiment: its plan, job states, logs, leaderboards
     demo/                                    the demo's synthetic dataset
@@ -128,6 +129,15 @@ class Workdir:
 
     def predictions_path(self, task: str, run_id: str) -> Path:
         return self.task_runs_dir(task) / check_name("run", run_id) / PREDICTIONS_FILE
+
+    @property
+    def probes_dir(self) -> Path:
+        return self.root / "probes"
+
+    def probe_path(self, model: str, store_identity: str, attribute: str, seed: int) -> Path:
+        """The result of probing `attribute` (e.g. "sex", "sex_age") in `model`'s store with that identity."""
+        name = f"{store_identity[:16]}-{check_name('attribute', attribute)}-seed{int(seed)}.json"
+        return self.probes_dir / check_name("encoder", model) / name
 
     @property
     def finetune_dir(self) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 from benchmark.core.errors import BenchError
 
 UNKNOWN = "unknown"
-ERR_NO_VALUES = "{dataset} has no {attribute} values{detail}; --protect takes an attribute it records: {known}"
+ERR_NO_VALUES = "{dataset} has no {attribute} values{detail}; {option} takes an attribute it records: {known}"
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def recorded_attributes(frame) -> list[str]:
             if name in frame.columns and frame[name].null_count() < frame.height]
 
 
-def protected_groups(frame, attribute: str, *, dataset: str = "the dataset") -> ProtectedGroups:
+def protected_groups(frame, attribute: str, *, dataset: str = "the dataset", option: str = "--protect") -> ProtectedGroups:
     """The groups of `attribute` ("sex", "age", "race", "insurance", or an intersection "sex*age") over the
-    rows of `frame` (a task frame with the manifest's columns)."""
+    rows of `frame` (a task frame with the manifest's columns); `option` names the option in the refusal."""
     from fairness.groups import build_groups, parse_attribute_list
 
     known = recorded_attributes(frame)
@@ -66,7 +66,7 @@ def protected_groups(frame, attribute: str, *, dataset: str = "the dataset") -> 
     if not parts or missing:
         detail = "" if missing and missing[0] in ("sex", "age", "race", "insurance") else " (not an attribute)"
         raise BenchError(ERR_NO_VALUES.format(dataset=dataset, attribute=(missing or [attribute])[0], detail=detail,
-                                              known=", ".join(known) + " and intersections such as sex*age"))
+                                              option=option, known=", ".join(known) + " and intersections such as sex*age"))
     columns = {part: frame[part].to_list() for part in parts if part in ("race", "insurance")}
     groups = build_groups(n=frame.height, sex=frame["sex"].to_list() if "sex" in parts else None,
                           age=frame["age"].to_list() if "age" in parts else None, columns=columns, attributes=(name,))

@@ -1,0 +1,71 @@
+"""Beside each encoder of a leaderboard: how much of each patient attribute its embeddings carry (`bench probe`).
+
+A small addition to `bench leaderboard` (kept apart from `benchmark.leaderboard`): for the stores the ranked
+runs were fitted on, the newest probe of each attribute (`benchmark.core.probes`), as one more table (rich, md)
+or a "probes" entry of the JSON document. Runs without a store (fine-tuning, outside files) have no probe.
+"""
+
+from __future__ import annotations
+
+import json
+
+ATTRIBUTE_ORDER = ("sex", "age", "race", "insurance")
+
+
+def probe_table(workdir, ranked) -> tuple[list[str], list[list[str]], dict]:
+    """(header, rows, JSON entries) of the probes of the ranked runs' stores; no rows when there are none."""
+    from benchmark.core.probes import latest_probes
+
+    stores = {}
+    for r in ranked:
+        identity = getattr(r.run.record, "store_identity", None)
+        if identity:
+            stores.setdefault(identity, r.run.encoder)
+    found = latest_probes(workdir, stores) if stores else {}
+    attributes = sorted({attribute for _, attribute in found}, key=lambda a: (a not in ATTRIBUTE_ORDER,
+                        ATTRIBUTE_ORDER.index(a) if a in ATTRIBUTE_ORDER else 0, a))
+    header, rows, entries = ["encoder", "store"] + [f"{a} AUC" for a in attributes], [], {}
+    for identity, encoder in stores.items():
+        probes = {attribute: found.get((identity, attribute)) for attribute in attributes}
+        if not any(probes.values()):
+            continue
+        rows.append([encoder, identity[:12]] + [_cell(probes[a]) for a in attributes])
+        entries[f"{encoder} {identity[:12]}"] = {a: {"auc": p["auc"], "dataset": p["dataset"], "levels": p["levels"]}
+                                                 for a, p in probes.items() if p}
+    return header, rows, entries
+
+
+def _cell(record) -> str:
+    if not record:
+        return ""
+    auc = record["auc"]
+    low, high = auc["ci"]
+    return f"{auc['value']:.3f}" + ("" if low is None else f" [{low:.3f}, {high:.3f}]")
+
+
+NOTE = ("demographic encoding: test AUC of a linear probe predicting the attribute from the encoder's embeddings "
+        "(`bench probe`; 0.5 = none, 1.0 = fully encoded), patient-clustered 95% CI")
+
+
+def show(workdir, ranked, *, fmt: str, text: str | None, console) -> str | None:
+    """Add the probes to a rendered leaderboard: JSON gains a "probes" entry, md a table; the rich table format
+    prints one more table on `console`. Returns the (possibly extended) text."""
+    header, rows, entries = probe_table(workdir, ranked)
+    if not rows or fmt == "csv":
+        return text
+    if fmt == "json":
+        document = json.loads(text)
+        document["probes"] = entries
+        return json.dumps(document, indent=2)
+    if fmt == "md":
+        lines = ["", "### demographic encoding", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return text + "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows] + ["", NOTE])
+    from rich.table import Table
+
+    table = Table(title="demographic encoding of each encoder", caption=NOTE)
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    return text
