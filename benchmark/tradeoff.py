@@ -1,11 +1,13 @@
 """`bench tradeoff`: each mitigation run beside the plain run of its kind — did the targeted gap shrink, and did
 the worst-off group gain (levelling up) or the better-off group lose (levelling down)?
 
-A mitigation run (its record names the protected attribute, `details.mitigation`) is paired with the newest plain
-run of the head its registry entry names (`heads.registry.Mitigation.plain`) with the same encoder, weights,
-store, seed, task parameters and datasets, so both predict the same test images. Both are evaluated by the
-fairness engine with one resampling plan (paired bootstrap replicates) and compared by
-`fairness.tradeoff.compare_mitigation` on the gap the method targets and the per-group utility its entry names.
+A mitigation run (its record's `details.mitigation` names the protected attribute, the plain method it is
+compared with, the gap it targets and the per-group utility; written by `bench fit-heads --protect` from the heads
+registry's `Mitigation` entries, and by `bench finetune --balance groups / --loss groupdro`) is paired with the
+newest run of its plain method without mitigation that has the same encoder, weights, store, seed, task parameters
+and datasets (and, for fine-tuning, the same hyperparameters), so both predict the same test images. Both are
+evaluated by the fairness engine with one resampling plan (paired bootstrap replicates) and compared by
+`fairness.tradeoff.compare_mitigation`.
 """
 
 from __future__ import annotations
@@ -35,30 +37,37 @@ class Comparison:
         }
 
 
-def mitigation_of(run):
-    """The registry's `Mitigation` entry of a run's head, or None for a run without a protected attribute."""
-    from heads.registry import HEADS
-
+def mitigation_of(run) -> dict | None:
+    """A run's `details.mitigation` (None for a run without a protected attribute, or from an older version)."""
     details = run.record.details.get("mitigation")
-    spec = HEADS.get(run.method)
-    return spec.mitigation if details and spec is not None else None
+    return details if isinstance(details, dict) and "plain_method" in details else None
+
+
+def is_plain_for(other, run, mitigation: dict) -> bool:
+    """Whether `other` is a run of `run`'s plain method, without mitigation, on the same test images."""
+    from benchmark.core.identity import plain as plain_data
+
+    if other.method != mitigation["plain_method"] or other.record.details.get("mitigation"):
+        return False
+    if any(plain_data(getattr(other.record, name)) != plain_data(getattr(run.record, name)) for name in PAIRING_FIELDS):
+        return False
+    wanted = plain_data(mitigation.get("plain_hyperparameters") or {})
+    return all(plain_data(other.record.hyperparameters.get(key)) == value for key, value in wanted.items())
 
 
 def pair_runs(runs: list) -> tuple[list[tuple], list[str]]:
     """[(mitigated run, plain run)] and one note per mitigation run without a plain run to compare with."""
-    from benchmark.core.identity import plain as plain_data
-
     pairs, notes = [], []
     for run in runs:
         mitigation = mitigation_of(run)
         if mitigation is None:
             continue
-        key = {name: plain_data(getattr(run.record, name)) for name in PAIRING_FIELDS}
-        candidates = [other for other in runs if other.method == mitigation.plain and not other.record.details.get("mitigation")
-                      and all(plain_data(getattr(other.record, name)) == key[name] for name in PAIRING_FIELDS)]
+        candidates = [other for other in runs if is_plain_for(other, run, mitigation)]
         if not candidates:
-            notes.append(f"{run.name} ({run.method}): no {mitigation.plain} run of the same encoder, store, seed and "
-                         f"task to compare with; fit one with `bench fit-heads --heads {mitigation.plain}`")
+            plain = mitigation["plain_method"]
+            notes.append(f"{run.name} ({run.method}): no {plain} run of the same encoder, store, seed, task and "
+                         f"settings to compare with; make one (`bench fit-heads --heads {plain}`, or `bench finetune` "
+                         "without --balance / --loss groupdro)")
             continue
         pairs.append((run, max(candidates, key=lambda other: other.record.created)))
     return pairs, notes
@@ -85,8 +94,8 @@ def compare_runs(runs: list, *, n_boot: int = 1000, seed: int = 0, threshold_rul
         mitigation = mitigation_of(mitigated)
         try:
             outcome = compare_mitigation(reports[(plain.name, attribute)], reports[(mitigated.name, attribute)],
-                                         gap=mitigation.gap.format(attr=attribute), attribute=attribute,
-                                         utility=mitigation.utility, confidence=confidence)
+                                         gap=mitigation["gap"].format(attr=attribute), attribute=attribute,
+                                         utility=mitigation["utility"], confidence=confidence)
         except BenchError as error:
             notes.append(f"{mitigated.name} ({mitigated.method}) vs {plain.name}: {error}")
             continue

@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "benchmark.experiments": LIBRARY | {"extractors", "heads", "benchmark.datasets", "benchmark.tasks",
                                         "benchmark.finetune", "benchmark.pipelines", "benchmark.leaderboard",
                                         "benchmark.ui"},
-    "benchmark.tradeoff": LIBRARY | {"fairness", "heads", "benchmark.leaderboard", "benchmark.ui"},
+    "benchmark.tradeoff": LIBRARY | {"fairness", "benchmark.leaderboard", "benchmark.ui"},
     "benchmark.leaderboard_probes": LIBRARY | {"benchmark.ui"},
     "benchmark.commands": {"*"},
     "benchmark.perf": {"*"},

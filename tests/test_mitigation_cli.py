@@ -42,7 +42,7 @@ def test_mitigation_heads_write_runs_that_record_the_protected_attribute(workdir
         assert record.hyperparameters["protect"] == "sex"
         mitigation = record.details["mitigation"]
         assert mitigation["protect"] == "sex" and mitigation["levels"][:2] == ["F", "M"]
-        assert mitigation["plain_head"] == name.split("-")[0].replace("thresholds", "linear")
+        assert mitigation["plain_method"] == name.split("-")[0].replace("thresholds", "linear")
         assert sum(mitigation["groups"]["F"].values()) > 0
         assert mitigation["needs_attribute_at_test"] is (name == "thresholds-eqodds")
     frame, record = read_predictions(runs["thresholds-eqodds"].path)

@@ -127,7 +127,7 @@ def mitigation_details(spec, groups: ProtectedGroups | None, positions: dict) ->
         return {}
     return {"mitigation": {
         "protect": groups.attribute, "levels": list(groups.levels), "groups": groups.summary(positions),
-        "needs_attribute_at_test": "test_groups" in spec.needs, "plain_head": spec.mitigation.plain,
-        "targets": spec.mitigation.gap.replace("{attr}", groups.attribute.replace("*", "_")),
+        "needs_attribute_at_test": "test_groups" in spec.needs, "plain_method": spec.mitigation.plain,
+        "plain_hyperparameters": {}, "gap": spec.mitigation.gap, "utility": spec.mitigation.utility,
         "source": spec.mitigation.source,
     }}
