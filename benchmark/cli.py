@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "benchmark.commands.leaderboard",
     "benchmark.commands.tradeoff",
     "benchmark.commands.probe",
+    "benchmark.commands.prompt_sensitivity",
     "benchmark.commands.run",
     "benchmark.commands.demo",
     "benchmark.commands.perf",

@@ -57,15 +57,9 @@ def show(workdir, ranked, *, fmt: str, text: str | None, console) -> str | None:
         document = json.loads(text)
         document["probes"] = entries
         return json.dumps(document, indent=2)
-    if fmt == "md":
-        lines = ["", "### demographic encoding", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return text + "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows] + ["", NOTE])
-    from rich.table import Table
+    from benchmark.ui import markdown_table, print_table
 
-    table = Table(title="demographic encoding of each encoder", caption=NOTE)
-    for column in header:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    if fmt == "md":
+        return text + "\n\n### demographic encoding\n\n" + markdown_table(header, rows) + "\n\n" + NOTE
+    print_table(console, "demographic encoding of each encoder", header, rows, caption=NOTE)
     return text

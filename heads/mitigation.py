@@ -15,8 +15,10 @@ checks apply to them as to every trained head.
 - GroupDRO (`GroupDROLinear`, `GroupDROMLP`; Sagawa et al., ICLR 2020): minimise the worst group's expected loss
   with online group weights q (q_g <- q_g exp(eta L_g) after every mini-batch, renormalised; the loss is
   sum_g q_g L_g), the best epoch by the worst group's val loss, and the step size eta chosen on val the same
-  way from `step_sizes`. Groups are the attribute's levels (not attribute x label, which a multi-label task
-  does not have).
+  way from `step_sizes`. With more than `search_rows` training rows, each eta of the search trains on a seeded
+  random subset of that many rows (val stays whole) and the chosen eta then trains on all rows, so the search
+  costs a fraction of one fit. Groups are the attribute's levels (not attribute x label, which a multi-label
+  task does not have).
 """
 
 from __future__ import annotations
@@ -123,34 +125,47 @@ class GroupDROHead(TrainedHead):
     """GroupDRO (Sagawa et al., ICLR 2020) over a trained head; subclasses give the module (`build`).
 
     Learned attributes besides the trained head's: `step_size_` (eta chosen on val), `val_worst_by_step_`
-    (worst-group val loss at each eta's best epoch), `group_weights_` (q at the end of training, by group code).
+    (worst-group val loss at each eta's best epoch in the search), `search_rows_` (training rows of the search),
+    `group_weights_` (q at the end of training, by group code).
     """
 
-    def __init__(self, *, step_sizes=DEFAULT_STEP_SIZES, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 batch_size: int = 256, max_epochs: int = 50, patience: int = 3, standardize: bool = True,
-                 hidden: int = 1024, holdout: float = 0.1, random_state: int = 0, n_classes: int | None = None):
+    def __init__(self, *, step_sizes=DEFAULT_STEP_SIZES, search_rows: int = 10000, lr: float = 1e-3,
+                 weight_decay: float = 1e-5, batch_size: int = 256, max_epochs: int = 50, patience: int = 3,
+                 standardize: bool = True, hidden: int = 1024, holdout: float = 0.1, random_state: int = 0,
+                 n_classes: int | None = None):
         super().__init__(lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
                          patience=patience, standardize=standardize, hidden=hidden, holdout=holdout,
                          random_state=random_state, n_classes=n_classes)
         self.step_sizes = step_sizes
+        self.search_rows = search_rows
 
     def fit(self, X, y, X_val=None, y_val=None, *, groups=None, groups_val=None):
         steps = sorted(float(step) for step in self.step_sizes)
         if not steps or min(steps) < 0:
             raise ValueError(f"step_sizes must be non-negative numbers, got {self.step_sizes!r}")
-        n = len(y)
-        groups = group_codes(groups, n)
+        groups = group_codes(groups, len(y))
         groups_val = group_codes(groups_val, len(y_val)) if X_val is not None else None
+        search, subset = None, (X, y, groups)
+        if len(y) > self.search_rows:
+            search = np.sort(np.random.default_rng([int(self.random_state), 3]).choice(len(y), self.search_rows, replace=False))
+            subset = (np.asarray(X)[search], np.asarray(y)[search], groups[search])
         best, scores = None, {}
         for step in steps:
-            self._step = step
-            super().fit(X, y, X_val, y_val, groups=groups, groups_val=groups_val)
+            self._fit_step(step, subset[0], subset[1], X_val, y_val, subset[2], groups_val)
             scores[step] = self.val_loss_[self.best_epoch_ - 1]
             if best is None or scores[step] < best[0]:
-                best = (scores[step], {key: value for key, value in vars(self).items() if key.endswith("_")})
-        vars(self).update(best[1])
-        self.val_worst_by_step_ = scores
+                best = (scores[step], step, {key: value for key, value in vars(self).items() if key.endswith("_")})
+        if search is None:
+            vars(self).update(best[2])
+        else:
+            self._fit_step(best[1], X, y, X_val, y_val, groups, groups_val)
+        self.val_worst_by_step_, self.search_rows_ = scores, len(y) if search is None else int(search.size)
         return self
+
+    def _fit_step(self, step: float, X, y, X_val, y_val, groups, groups_val) -> None:
+        self._step = step
+        super().fit(X, y, X_val, y_val, groups=groups, groups_val=groups_val)
+        self.group_weights_ = {g: round(float(w), 6) for g, w in enumerate(self._q)}
 
     def _start(self, data: TrainingData) -> None:
         self.step_size_ = self._step
@@ -162,7 +177,6 @@ class GroupDROHead(TrainedHead):
         group_loss = _group_means(losses, data.groups[batch], self._q.numel())
         self._q = self._q * torch.exp(self.step_size_ * group_loss.detach())
         self._q = self._q / self._q.sum()
-        self.group_weights_ = {g: round(float(w), 6) for g, w in enumerate(self._q)}
         return (group_loss * self._q).sum()
 
     def val_criterion(self, module: torch.nn.Module, data: TrainingData) -> float:
@@ -176,20 +190,22 @@ class GroupDROHead(TrainedHead):
 
     def chosen_on_val(self) -> dict:
         return {**super().chosen_on_val(), "step_size": self.step_size_, "group_weights": self.group_weights_,
-                "val_worst_group_loss_by_step": {str(step): loss for step, loss in self.val_worst_by_step_.items()}}
+                "val_worst_group_loss_by_step": {str(step): loss for step, loss in self.val_worst_by_step_.items()},
+                "step_size_search_rows": self.search_rows_}
 
 
 class GroupDROLinear(GroupDROHead):
     """GroupDRO on a linear classifier (embedding -> classes), trained by mini-batch AdamW from zero weights and
-    the training prior's intercepts (as the linear probe starts), with a larger default learning rate than the
-    MLP's (a linear model on standardised inputs takes it)."""
+    the training prior's intercepts (as the linear probe starts), with a larger default learning rate and batch
+    than the MLP's (a linear model on standardised inputs takes them; the batch still holds every group)."""
 
-    def __init__(self, *, step_sizes=DEFAULT_STEP_SIZES, lr: float = 1e-2, weight_decay: float = 1e-4,
-                 batch_size: int = 256, max_epochs: int = 50, patience: int = 3, standardize: bool = True,
-                 hidden: int = 1024, holdout: float = 0.1, random_state: int = 0, n_classes: int | None = None):
-        super().__init__(step_sizes=step_sizes, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
-                         max_epochs=max_epochs, patience=patience, standardize=standardize, hidden=hidden,
-                         holdout=holdout, random_state=random_state, n_classes=n_classes)
+    def __init__(self, *, step_sizes=DEFAULT_STEP_SIZES, search_rows: int = 10000, lr: float = 1e-2,
+                 weight_decay: float = 1e-4, batch_size: int = 1024, max_epochs: int = 50, patience: int = 3,
+                 standardize: bool = True, hidden: int = 1024, holdout: float = 0.1, random_state: int = 0,
+                 n_classes: int | None = None):
+        super().__init__(step_sizes=step_sizes, search_rows=search_rows, lr=lr, weight_decay=weight_decay,
+                         batch_size=batch_size, max_epochs=max_epochs, patience=patience, standardize=standardize,
+                         hidden=hidden, holdout=holdout, random_state=random_state, n_classes=n_classes)
 
     def build(self, dim: int, n_classes: int) -> torch.nn.Module:
         return torch.nn.Linear(dim, n_classes)

@@ -68,7 +68,7 @@ _TRAINED_SETTABLE = {"lr": "number", "weight_decay": "number", "batch_size": "in
                      "patience": "integer", "standardize": "boolean", "hidden": "integer", "holdout": "number"}
 _LINEAR_SETTABLE = {"Cs": "numbers", "scoring": "text", "max_iter": "integer", "tol": "number",
                     "standardize": "boolean", "holdout": "number"}
-_DRO_SETTABLE = {**_TRAINED_SETTABLE, "step_sizes": "numbers"}
+_DRO_SETTABLE = {**_TRAINED_SETTABLE, "step_sizes": "numbers", "search_rows": "integer"}
 _THRESHOLDS_SETTABLE = {"objective": "text", "base": "text", "grid_size": "integer"}
 _REDUCTION_SETTABLE = {"objective": "text", "difference_bound": "number", "max_iter": "integer",
                        "max_rows": "integer", "Cs": "numbers"}

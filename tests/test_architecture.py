@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
                                         "benchmark.ui"},
     "benchmark.tradeoff": LIBRARY | {"fairness", "benchmark.leaderboard", "benchmark.ui"},
     "benchmark.leaderboard_probes": LIBRARY | {"benchmark.ui"},
+    "benchmark.prompt_sensitivity": LIBRARY | {"fairness", "benchmark.pipelines", "benchmark.leaderboard"},
     "benchmark.commands": {"*"},
     "benchmark.perf": {"*"},
     "benchmark.cli": {"*"},

@@ -33,7 +33,7 @@ def run(args) -> int:
     from benchmark import leaderboard, tradeoff
     from benchmark.core.errors import BenchError
     from benchmark.core.workdir import Workdir
-    from benchmark.ui import console, err_console
+    from benchmark.ui import console, err_console, print_table
 
     runs = leaderboard.load_task_runs(Workdir.resolve(args.workdir), args.task, model=args.model)
     comparisons, notes = tradeoff.compare_runs(runs, n_boot=args.n_boot, seed=args.seed, threshold_rule=args.threshold)
@@ -48,17 +48,6 @@ def run(args) -> int:
     header, body = tradeoff.rows(comparisons)
     caption = (f"changes are mitigated - plain, paired patient-clustered bootstrap ({args.n_boot} replicates); "
                "a change counts when its 95% CI excludes 0")
-    if args.format == "md":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        console.print("\n".join(lines + ["", caption]), highlight=False, markup=False, soft_wrap=True)
-        return 0
-    from rich.table import Table
-
-    table = Table(title=f"mitigation trade-offs: {args.task}", caption=caption)
-    for column in header:
-        table.add_column(column, overflow="fold")
-    for row in body:
-        table.add_row(*row)
-    console.print(table)
+    print_table(console, f"mitigation trade-offs: {args.task}", header, body, caption=caption,
+                markdown=args.format == "md")
     return 0

@@ -7,6 +7,7 @@ Resolution order: the `--workdir` option, then the `BENCH_HOME` environment vari
     datasets/<dataset>/source.json           the root folder it was read from, its digest, the adapter's report
     pixels/<manifest-digest[:16]>-<size>px[-<filter>].h5   decoded uint8 pixel stores
     stores/<model>/<identity[:16]>.h5        embedding stores (one per identity)
+    stores/<model>/text/<identity[:16]>.h5   extra prompt sets' text embeddings (`cache.text_sets`)
     runs/<task>/<run-id>/predictions.parquet one prediction file per run
     probes/<model>/<store[:16]>-<attribute>-seed<seed>.json  demographic-encoding probes (`bench probe`)
     finetune/<run-id>/                       fine-tuning checkpoints
@@ -118,6 +119,10 @@ class Workdir:
 
     def embedding_store(self, model: str, identity_digest: str) -> Path:
         return self.model_stores_dir(model) / f"{identity_digest[:16]}.h5"
+
+    def text_set_path(self, model: str, identity_digest: str) -> Path:
+        """Prompt-text embeddings of a prompt set outside the stores (`cache.text_sets`)."""
+        return self.model_stores_dir(model) / "text" / f"{identity_digest[:16]}.h5"
 
     # runs ---------------------------------------------------------------------------------------------
     @property

@@ -161,6 +161,7 @@ class HeadInputs:
     positions: dict  # split -> positions into aligned.frame
     manifest_digest: str
     groups: object = None  # benchmark.pipelines.protect.ProtectedGroups of `--protect`, over aligned.frame
+    workdir: object = None  # where extra prompt sets' text embeddings are cached
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -206,7 +207,7 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
         from benchmark.pipelines.protect import protected_groups
 
         groups = protected_groups(aligned.frame, request.protect, dataset=request.dataset)
-    return HeadInputs(task, store, aligned, vectors, positions, digest, groups)
+    return HeadInputs(task, store, aligned, vectors, positions, digest, groups, Workdir.of(workdir))
 
 
 def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> list[FitResult]:
@@ -266,10 +267,12 @@ def build_estimator(spec: HeadSpec, request: HeadsRequest, inputs: HeadInputs):
     """(a fresh estimator for `spec`, what the pipeline chose for it); zero-shot reads the store's prompts."""
     params = dict(request.head_params.get(spec.name, {}))
     if spec.kind == "zeroshot":
-        from benchmark.pipelines.zeroshot import build_zeroshot
+        from benchmark.pipelines.promptsets import prompt_text
+        from benchmark.pipelines.zeroshot import build_zeroshot, refuse_vision_only
 
-        return build_zeroshot(inputs.store, inputs.task.classes, inputs.task.kind, promptset=request.promptset,
-                              **params)
+        refuse_vision_only(inputs.store.model)
+        text = prompt_text(inputs.workdir, inputs.store, request.promptset, classes=inputs.task.classes)
+        return build_zeroshot(inputs.store, inputs.task.classes, inputs.task.kind, text=text, **params)
     return spec.create(random_state=request.seed, n_classes=len(inputs.task.classes), **params), {}
 
 

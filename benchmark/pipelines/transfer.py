@@ -107,13 +107,15 @@ def predict_test_set(spec, head, chosen: dict, inputs: HeadInputs, test: TestSet
     if spec.kind != "zeroshot":
         return head.predict_proba(test.embeddings)
     if getattr(head, "similarity", None) is not None:
+        from benchmark.pipelines.promptsets import prompt_text
         from benchmark.pipelines.zeroshot import gloria_similarity_of
 
-        head.similarity = gloria_similarity_of(test.store, inputs.store.text(chosen["promptset"]))
+        text = prompt_text(inputs.workdir, inputs.store, chosen.get("promptset_name", chosen["promptset"]), classes=inputs.task.classes).fields
+        head.similarity = gloria_similarity_of(test.store, text)
         try:
             return head.predict_proba(test.embeddings, rows=test.aligned.store_rows[test.rows])
         finally:
-            head.similarity = gloria_similarity_of(inputs.store, inputs.store.text(chosen["promptset"]))
+            head.similarity = gloria_similarity_of(inputs.store, text)
     return head.predict_proba(test.embeddings, rows=test.aligned.store_rows[test.rows])
 
 
