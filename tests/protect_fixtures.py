@@ -13,3 +13,12 @@ def extracted_workdir(tmp_path_factory, name: str):
     workdir = tmp_path_factory.mktemp(f"{name}-workdir")
     assert main(["extract", "--model", "tiny-clip", "--root", str(root), "--workdir", str(workdir)]) == 0
     return workdir
+
+
+def copy_of(workdir, tmp_path):
+    """A private copy of a module's workdir, for a test that writes runs."""
+    import shutil
+
+    copy = tmp_path / "wd"
+    shutil.copytree(workdir, copy)
+    return copy

@@ -4,14 +4,13 @@ record the attribute -> the leaderboard and `bench tradeoff` read them."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from benchmark.cli import main
 from benchmark.core.runs import list_runs, read_predictions
-from tests.protect_fixtures import extracted_workdir
+from tests.protect_fixtures import copy_of, extracted_workdir
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +20,7 @@ def extracted(tmp_path_factory):
 
 @pytest.fixture
 def workdir(extracted, tmp_path):
-    copy = tmp_path / "wd"
-    shutil.copytree(extracted, copy)
-    return copy
+    return copy_of(extracted, tmp_path)
 
 
 def fit(workdir, *arguments):

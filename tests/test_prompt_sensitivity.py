@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from benchmark.cli import main
 from benchmark.core.runs import list_runs
 from fairness.report import Figure
 from fairness.spread import spread_across
-from tests.protect_fixtures import extracted_workdir
+from tests.protect_fixtures import copy_of, extracted_workdir
 
 
 class _Report:
@@ -40,9 +39,7 @@ def extracted(tmp_path_factory):
 
 @pytest.fixture
 def workdir(extracted, tmp_path):
-    copy = tmp_path / "wd"
-    shutil.copytree(extracted, copy)
-    return copy
+    return copy_of(extracted, tmp_path)
 
 
 def test_prompt_sensitivity_fits_one_run_per_set_and_reports_each_figures_spread(workdir, capsys):
