@@ -17,8 +17,9 @@ Both are randomised classifiers: what they write for a class is their decision (
 derived from `random_state` and the class, not a probability; any decision threshold in (0, 1] recovers it
 (`chosen_on_val()["decision_columns"]` names those columns, and the leaderboard keeps them at 0.5).
 Single-label (softmax) tasks are refused: fairlearn's constraints are binary. A class whose val (thresholds)
-or train (reduction) rows lack a positive or a negative in some group cannot be constrained; it keeps the
-plain head's probability and is listed in `unconstrained_classes_`.
+or train (reduction) rows have fewer than `min_group_positives` positives or negatives in some group is not
+constrained (thresholds fitted on a handful of positives do not carry over to new images); it keeps the plain
+head's probability and is listed in `unconstrained_classes_`.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def _decision_seed(random_state: int, column: int) -> int:
     return int(np.random.SeedSequence([int(random_state), int(column)]).generate_state(1)[0])
 
 
-def _constrainable(labels: np.ndarray, groups: np.ndarray) -> bool:
-    """Every group has a positive and a negative (rows with a masked label already left out)."""
-    return all(0 < labels[groups == g].sum() < (groups == g).sum() for g in np.unique(groups))
+def _constrainable(labels: np.ndarray, groups: np.ndarray, minimum: int) -> bool:
+    """Every group has at least `minimum` positives and negatives (rows with a masked label already left out)."""
+    minimum = max(1, int(minimum))
+    return all(minimum <= labels[groups == g].sum() <= (groups == g).sum() - minimum for g in np.unique(groups))
 
 
 def _observed(y: np.ndarray, column: int) -> np.ndarray:
@@ -89,11 +91,13 @@ class GroupThresholds(HeadRecord, BaseEstimator):
     """
 
     def __init__(self, constraints: str = "equalized_odds", *, objective: str = "balanced_accuracy_score",
-                 base: str = "linear", grid_size: int = 1000, random_state: int = 0, n_classes: int | None = None):
+                 base: str = "linear", grid_size: int = 1000, min_group_positives: int = 10, random_state: int = 0,
+                 n_classes: int | None = None):
         self.constraints = constraints
         self.objective = objective
         self.base = base
         self.grid_size = grid_size
+        self.min_group_positives = min_group_positives
         self.random_state = random_state
         self.n_classes = n_classes
 
@@ -132,7 +136,7 @@ class GroupThresholds(HeadRecord, BaseEstimator):
         from fairlearn.postprocessing import ThresholdOptimizer
 
         rows = np.flatnonzero(labels >= 0)
-        if not _constrainable(labels[rows], codes[rows]):
+        if not _constrainable(labels[rows], codes[rows], self.min_group_positives):
             return None
         optimizer = ThresholdOptimizer(estimator=_ScoreColumn().fit(), constraints=CONSTRAINTS[self.constraints],
                                        objective=self.objective, grid_size=self.grid_size, prefit=True,
@@ -208,10 +212,11 @@ class ReductionsProbe(HeadRecord, BaseEstimator):
 
     def __init__(self, constraints: str = "equalized_odds", *, objective: str = "balanced_error",
                  difference_bound: float = 0.01, max_iter: int = 50, max_rows: int = 20000, Cs=DEFAULT_CS,
-                 random_state: int = 0, n_classes: int | None = None):
+                 min_group_positives: int = 10, random_state: int = 0, n_classes: int | None = None):
         self.constraints = constraints
         self.objective = objective
         self.difference_bound = difference_bound
+        self.min_group_positives = min_group_positives
         self.max_iter = max_iter
         self.max_rows = max_rows
         self.Cs = Cs
@@ -247,7 +252,7 @@ class ReductionsProbe(HeadRecord, BaseEstimator):
 
         rows = _observed(y, column)
         labels = y[rows, column]
-        if not _constrainable(labels, codes[rows]):
+        if not _constrainable(labels, codes[rows], self.min_group_positives):
             return None
         moment = EqualizedOdds if self.constraints == "equalized_odds" else TruePositiveRateParity
         rate = float(labels.mean())

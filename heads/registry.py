@@ -69,9 +69,9 @@ _TRAINED_SETTABLE = {"lr": "number", "weight_decay": "number", "batch_size": "in
 _LINEAR_SETTABLE = {"Cs": "numbers", "scoring": "text", "max_iter": "integer", "tol": "number",
                     "standardize": "boolean", "holdout": "number"}
 _DRO_SETTABLE = {**_TRAINED_SETTABLE, "step_sizes": "numbers", "search_rows": "integer"}
-_THRESHOLDS_SETTABLE = {"objective": "text", "base": "text", "grid_size": "integer"}
+_THRESHOLDS_SETTABLE = {"objective": "text", "base": "text", "grid_size": "integer", "min_group_positives": "integer"}
 _REDUCTION_SETTABLE = {"objective": "text", "difference_bound": "number", "max_iter": "integer",
-                       "max_rows": "integer", "Cs": "numbers"}
+                       "max_rows": "integer", "Cs": "numbers", "min_group_positives": "integer"}
 _GROUPS = ("image", "groups")
 _KAMIRAN = "group-balanced weights as in Kamiran & Calders, KAIS 2012; Zhang et al., CHIL 2022 for chest X-rays"
 _SAGAWA = "Sagawa et al., ICLR 2020 (GroupDRO)"
@@ -153,8 +153,3 @@ def parse_heads(text) -> tuple[str, ...]:
     if unknown or not names:
         raise BenchError(f"unknown head(s) {unknown or text!r}; choose from {', '.join(HEADS)}")
     return tuple(names)
-
-
-def needs_groups(name: str) -> bool:
-    """Whether head `name` learns with the protected attribute (`--protect`)."""
-    return "groups" in get_head(name).needs
