@@ -119,14 +119,22 @@ def _dataset(source: Source, name: str, table: Any) -> DatasetEntry:
     where = ("datasets", name)
     synthetic_keys = {key.name for key in schema.SYNTHETIC}
     adapter = table.get("adapter", "nih") if isinstance(table, dict) else "nih"
-    keys = schema.DATASET + (schema.SYNTHETIC if adapter == "nih-synthetic" else ())
-    if adapter == "nih" and isinstance(table, dict):
+    keys = schema.DATASET + (schema.SYNTHETIC if adapter == "nih-synthetic" else ()) + \
+        (schema.CXR if adapter in ("chexpert", "mimic") else ())
+    if adapter != "nih-synthetic" and isinstance(table, dict):
         for key in synthetic_keys & set(table):
-            raise source.error(where + (key,), "is a setting of adapter = \"nih-synthetic\", not of the NIH release")
+            raise source.error(where + (key,), "is a setting of adapter = \"nih-synthetic\", not of a release")
+    if adapter in ("nih", "nih-synthetic") and isinstance(table, dict):
+        for key in {key.name for key in schema.CXR} & set(table):
+            raise source.error(where + (key,), "is a setting of the chexpert and mimic adapters; NIH has none")
     checked = check_table(source, where, table, keys)
-    if checked["root"] is None and checked["adapter"] == "nih":
-        raise source.error(where, "needs root = \"PATH\": the folder of the NIH release (Data_Entry_2017*.csv, images)")
+    if checked["root"] is None and checked["adapter"] in schema.RELEASES:
+        raise source.error(where, f"needs root = \"PATH\": the folder of the {checked['adapter']} release "
+                                  "(docs/datasets.md)")
     root = source.resolve_path(checked["root"]) if checked["root"] else None
+    for key in ("mimic_iv", "race_map"):
+        if checked.get(key):
+            checked[key] = source.resolve_path(checked[key])
     if checked["adapter"] == "nih-synthetic":
         synthetic = Synthetic(**{key: checked.pop(key) for key in synthetic_keys})
         if synthetic.effects is not None:

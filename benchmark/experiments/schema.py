@@ -21,7 +21,9 @@ EXECUTORS = ("local", "slurm", "submitit-local")
 STAGES = ("dataset", "extract", "heads", "finetune", "leaderboard")
 GPU_STAGES = ("extract", "finetune")
 """Stages that may ask for GPUs; with several (on Slurm) they run under torchrun, one process per GPU."""
-DATASET_ADAPTERS = ("nih", "nih-synthetic")
+DATASET_ADAPTERS = ("nih", "chexpert", "mimic", "nih-synthetic")
+RELEASES = ("nih", "chexpert", "mimic")
+"""Adapters that read a release as downloaded (`benchmark.datasets.adapters`); they need a root."""
 FINETUNE_METHODS = ("lora", "full")
 
 
@@ -52,8 +54,8 @@ EXPERIMENT = (
     Key("description", "text", "", "a sentence for people"),
 )
 DATASET = (
-    Key("adapter", "text", "nih", "nih (the official NIH ChestX-ray14 layout) or nih-synthetic (written by the plan)",
-        choices=DATASET_ADAPTERS),
+    Key("adapter", "text", "nih", "nih, chexpert or mimic (each release as downloaded, docs/datasets.md), or "
+        "nih-synthetic (written by the plan)", choices=DATASET_ADAPTERS),
     Key("root", "text", None, "the dataset folder; $VARS and ~ expand, relative paths start at this file's folder "
         "(nih-synthetic: default <workdir>/demo/nih-synthetic-n<N>-px<SIZE>-seed<SEED>)"),
     Key("val_fraction", "number", 0.1, "share of train_val patients held out for validation", minimum=0.0),
@@ -61,6 +63,15 @@ DATASET = (
     Key("allow_missing_images", "boolean", False, "drop (and count) rows whose image file is missing"),
     Key("skip_bad", "boolean", False, "record undecodable images as excluded instead of failing"),
 )
+CXR = (
+    Key("uncertain", "text", None, "chexpert, mimic: uncertain labels as zeros, ones, or ignore (masked)",
+        choices=("zeros", "ones", "ignore")),
+    Key("views", "text", None, "chexpert, mimic: frontal (default) or all views", choices=("frontal", "all")),
+    Key("labeler", "text", None, "mimic: the chexpert (default) or negbio label file", choices=("chexpert", "negbio")),
+    Key("mimic_iv", "text", None, "mimic: the MIMIC-IV folder with patients and admissions (sex, age, race, insurance)"),
+    Key("race_map", "text", None, "chexpert, mimic: a JSON file adding to the race / insurance map"),
+)
+"""Settings of the CheXpert and MIMIC-CXR adapters (refused for NIH, which has none of them)."""
 SYNTHETIC = (
     Key("n", "integer", 1000, "nih-synthetic: number of images", minimum=1),
     Key("size", "integer", 256, "nih-synthetic: image side in pixels", minimum=16),

@@ -22,7 +22,7 @@ class Synthetic:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A dataset in the official NIH layout, registered in the workdir under `name`."""
+    """A dataset as its release is laid out (or written by the plan), registered in the workdir under `name`."""
 
     name: str
     adapter: str
@@ -32,6 +32,11 @@ class DatasetEntry:
     allow_missing_images: bool = False
     skip_bad: bool = False
     synthetic: Synthetic | None = None
+    uncertain: str | None = None  # chexpert, mimic (`benchmark.datasets.common.LoadOptions`)
+    views: str | None = None
+    labeler: str | None = None
+    mimic_iv: Path | None = None
+    race_map: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="decode / loader workers (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--repeats", type=int, default=5, help="alternating forward/warm rounds (default 5)")
+    parser.add_argument("--hit-images", type=int, default=0, metavar="N",
+                        help="also time the cache-hit decision of an N-image dataset (112120 = NIH size; default off)")
 
 
 def build_encoder(name: str, device: str):
@@ -154,6 +156,11 @@ def run(args) -> int:
     from benchmark.ui import console
 
     result = measure(args)
+    if args.hit_images:
+        from benchmark.perf.cache_hit import measure_hit
+
+        with tempfile.TemporaryDirectory(prefix="bench-perf-hit-") as folder:
+            result.update(measure_hit(args.hit_images, Path(folder), workers=args.workers))
     if args.json:
         console.print_json(json.dumps(result))
         return 0
@@ -184,6 +191,11 @@ def run(args) -> int:
     table.add_row("warm end to end / forward only", f"{result['warm_over_forward']:.3f}")
     table.add_row("warm / cold (end to end)", f"{result['warm_over_cold']:.2f}x")
     table.add_row("cache-hit re-run (in process)", f"{result['cache_hit_seconds'] * 1000:,.0f} ms")
+    if args.hit_images:
+        from benchmark.perf.cache_hit import rows
+
+        for label, value in rows(result):
+            table.add_row(label, value)
     console.print(table)
     console.print("Timing only: synthetic images" + (", random weights." if result["weights"] == "random-init" else "."))
     return 0
