@@ -8,16 +8,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fairness.figures import GroupIndex, compute_figures
+from fairness.figures import GroupIndex, compute_figures, group_brier
 from fairness.groups import GroupSet, atoms_from_codes
-from fairness.metrics import PER_CLASS, GroupMetrics, group_metrics
+from fairness.metrics import GroupMetrics, group_metrics
 from fairness.registry import permuted_attribute
-from fairness.resampling import bootstrap_counts, first_index, permutation_p_value, permuted_patient_codes
+from fairness.resampling import (
+    bootstrap_counts,
+    first_index,
+    permutation_p_value,
+    permuted_patient_codes,
+    stratum_codes,
+)
 from fairness.stats import Units, fixed_atom_stats, image_features, rank_bins, variable_atom_stats
 
 CHUNK_ELEMENTS = 25_000_000
-GROUP_METRICS = ("auc", "average_precision", "accuracy", "f1", "precision", "tpr", "fpr", "tnr", "fnr",
-                 "selection_rate", "ece")
+GROUP_METRICS = ("utility", "auc", "balanced_accuracy", "average_precision", "accuracy", "f1", "precision", "tpr",
+                 "fpr", "tnr", "fnr", "selection_rate", "ece", "ece_binned", "brier")
+MACRO = ("auc", "f1", "precision", "tpr", "fpr", "tnr", "fnr", "selection_rate")
 
 
 class ResamplingPlan:
@@ -40,12 +47,15 @@ class PreparedRun:
     """The arrays of one evaluation, shared by the point, bootstrap and permutation passes."""
 
     def __init__(self, *, y, p, decisions, groups: GroupSet, patient_index, n_patients, kind, classes, attributes,
-                 seed_exact):
+                 seed_exact, multipliers=None, stratify_permutations: bool = True):
         self.y, self.p, self.groups, self.kind = y, p, groups, kind
         self.classes, self.attributes, self.seed_exact = classes, attributes, seed_exact
+        self.stratify_permutations = stratify_permutations
         self.index = GroupIndex(groups)
         self.masks = np.array([mask for _, _, mask in self.index.table])
-        self.units = Units.build(patient_index, groups.atom_of_image, image_features(y, p, decisions))
+        features = image_features(y, p, decisions, kind, multipliers)
+        self.units = Units.build(patient_index, groups.atom_of_image, features,
+                                 None if multipliers is None else multipliers[0])
         self.patient_index, self.n_patients = patient_index, n_patients
         self.first_image_of_unit = first_index(self.units.unit_of_image, self.units.atom.size)
         self.first_image_of_patient = first_index(patient_index, n_patients)
@@ -87,6 +97,15 @@ class PreparedRun:
     def strata(self) -> np.ndarray:
         return self.groups.atom_of_image[self.first_image_of_patient]
 
+    def permutation_strata(self, positions: list[int]) -> np.ndarray | None:
+        """Each patient's stratum for shuffling the base attributes at `positions`: the label vector of its
+        first image and its values of the other base attributes (None when permutations are not stratified)."""
+        if not self.stratify_permutations:
+            return None
+        first = self.first_image_of_patient
+        others = [a for a in range(len(self.groups.base_names)) if a not in positions]
+        return stratum_codes(self.y[first], self.groups.image_codes[first][:, others])
+
 
 @dataclass
 class PointPass:
@@ -124,11 +143,11 @@ def _concat(parts: list[dict]) -> dict:
 
 
 def group_summary(metrics: GroupMetrics) -> dict:
-    """Per-group macro metrics ([B, G]) of the group table."""
-    summary = {"count": metrics.count, "accuracy": metrics.accuracy}
-    for name in GROUP_METRICS:
-        if name in PER_CLASS and name != "accuracy":
-            summary[name] = metrics.macro(name)
+    """Per-group metrics ([B, G]) of the group table: macro over classes, or per group."""
+    summary = {"count": metrics.count, "accuracy": metrics.accuracy, "utility": metrics.utility(),
+               "balanced_accuracy": metrics.balanced_accuracy, "ece": metrics.ece, "ece_binned": metrics.ece_binned,
+               "brier": group_brier(metrics)}
+    summary.update({name: metrics.macro(name) for name in MACRO})
     return summary
 
 
@@ -181,11 +200,12 @@ def _permuted_figures(run: PreparedRun, names, positions, *, n_perm: int, rng, a
     groups = run.groups
     unit_codes = groups.image_codes[run.first_image_of_unit]
     patient_codes = groups.image_codes[run.first_image_of_patient]
+    strata = run.permutation_strata(positions)
     collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
     step = max(1, run.chunk() // 4)  # a permutation chunk holds one 0/1 membership matrix per atom
     for start in range(0, n_perm, step):
         size = min(step, n_perm - start)
-        shuffled = permuted_patient_codes(patient_codes[:, positions], n_perm=size, rng=rng)
+        shuffled = permuted_patient_codes(patient_codes[:, positions], n_perm=size, rng=rng, strata=strata)
         codes = np.broadcast_to(unit_codes, (size,) + unit_codes.shape).copy()
         codes[:, :, positions] = shuffled[:, run.units.patient, :]
         figs, _ = run.figures_of(run.permuted(atoms_from_codes(codes, groups.radix), auc_bins))

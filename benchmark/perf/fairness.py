@@ -56,7 +56,7 @@ def synthetic_scores(y: np.ndarray, sex: np.ndarray, rng) -> np.ndarray:
 def _fairlearn_metrics(threshold: float):
     from sklearn.metrics import f1_score, precision_score, roc_auc_score
 
-    from fairness.stats import calibration_bins
+    from fairness.calibration import width_bins
 
     def decisions(scores):
         return (np.asarray(scores) >= threshold).astype(int)
@@ -74,7 +74,7 @@ def _fairlearn_metrics(threshold: float):
 
     def ece(y, s):
         y, s = np.asarray(y), np.asarray(s)
-        bins = calibration_bins(s)
+        bins = width_bins(s)
         return sum(abs(np.sum(s[bins == b] - y[bins == b])) for b in range(10)) / len(y)
 
     return {
