@@ -38,6 +38,8 @@ class FigureSpec:
     `permuted`: the attribute its permutation test ("gap = 0") shuffles; None when it is not tested.
     `form`: how a gap is formed (`FORMS`), None for other figures.
     `scope`: "run" (computed by `evaluate` from one run) or "table" (needs every run of a leaderboard).
+    `units`: "rate" (a share, AUC, F1, ...) or "squared" (a squared error such as the debiased ECE: small
+    numbers, shown with more decimals).
     """
 
     name: str
@@ -49,6 +51,7 @@ class FigureSpec:
     permuted: str | None = None
     form: str | None = None
     scope: str = "run"
+    units: str = "rate"
 
     @property
     def templated(self) -> bool:
@@ -79,7 +82,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("var_f1", "gap", "lower", "variance (ddof = 1) of F1_c over classes", "Sun et al. 2025 (Var_F1)"),
     FigureSpec("ece", "calibration", "zero",
                "mean over channels of the debiased squared l2 calibration error, 10 equal-mass bins (channels: each "
-               "class; single-label: the top label)", "Kumar et al. 2019 (debiased); Roelofs et al. 2022 (equal mass)"),
+               "class; single-label: the top label)", "Kumar et al. 2019 (debiased); Roelofs et al. 2022 (equal mass)",
+               units="squared"),
     FigureSpec("ece_binned", "calibration", "lower",
                "mean over channels of sum_b n_b/n abs(mean_b p - mean_b y), 10 equal-width bins (biased upward)",
                "MEDFAIR, FairMedFM"),
@@ -99,7 +103,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("eqodds_{attr}", "gap", "lower", "mean_c (range_g TPR_c(g) + range_g FPR_c(g)) / 2",
                "Sun et al. 2025 (EqOdds)", attribute="{attr}", permuted="{attr}", form="absolute"),
     FigureSpec("ece_gap_{attr}", "gap", "zero", f"{_DIFF} of ece(g)", "Sun et al. 2025 (ECE delta), debiased",
-               attribute="{attr}", permuted="{attr}", form="difference"),
+               attribute="{attr}", permuted="{attr}", form="difference", units="squared"),
     FigureSpec("brier_gap_{attr}", "gap", "zero", f"{_DIFF} of brier(g)", "this project",
                attribute="{attr}", permuted="{attr}", form="difference"),
     FigureSpec("auc_gap_{attr}", "gap", "zero", f"{_DIFF} of macroAUC(g)", "MEDFAIR, FairMedFM",
@@ -177,7 +181,7 @@ def definition(name: str) -> dict:
     spec, attribute = figure_spec(name)
     return {"kind": spec.kind, "better": spec.better, "attribute": attribute, "formula": spec.formula,
             "source": spec.source, "tested": permuted_attribute(name) is not None, "form": spec.form,
-            "scope": spec.scope}
+            "scope": spec.scope, "units": spec.units}
 
 
 def bias_note(name: str, n_groups: int) -> str:

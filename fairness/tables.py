@@ -81,14 +81,13 @@ class GroupSizes:
         return cls(count, positives, count[:, None] - positives, run.classes)
 
     def few_positives(self, g: int, minimum: int, classes) -> list[str]:
-        """"Class (n+=4)" for each class of group g with fewer than `minimum` positives (or negatives)."""
-        out = []
-        for c, cls in enumerate(classes):
-            if self.positives[g, c] < minimum:
-                out.append(f"{cls} (positives {int(round(self.positives[g, c]))})")
-            elif self.negatives[g, c] < minimum and len(classes) > 0:
-                out.append(f"{cls} (negatives {int(round(self.negatives[g, c]))})")
-        return out
+        """"positives < m: Class n, ..." and "negatives < m: ..." for group g's classes under `minimum`."""
+        parts = []
+        for what, counts in (("positives", self.positives[g]), ("negatives", self.negatives[g])):
+            few = [f"{cls} {int(round(counts[c]))}" for c, cls in enumerate(classes) if counts[c] < minimum]
+            if few:
+                parts.append(f"{what} < {minimum}: " + ", ".join(few))
+        return parts
 
 
 def flag(name: str, value: float, index: GroupIndex, sizes: GroupSizes, limits: Limits,
@@ -103,10 +102,9 @@ def flag(name: str, value: float, index: GroupIndex, sizes: GroupSizes, limits: 
     if small:
         parts.append(f"small group(s) below {limits.min_group_size}: " + ", ".join(small))
     names = classes or [str(c) for c in range(sizes.positives.shape[1])]
-    few = [f"{index.table[g][1]}: {item}" for g in groups for item in sizes.few_positives(g, limits.min_positives, names)]
+    few = [f"{index.table[g][1]} {item}" for g in groups for item in sizes.few_positives(g, limits.min_positives, names)]
     if few:
-        shown = ", ".join(few[:4]) + (f" and {len(few) - 4} more" if len(few) > 4 else "")
-        parts.append(f"under {limits.min_positives} per class: {shown}")
+        parts.append("; ".join(few[:3]) + (f"; and {len(few) - 3} more" if len(few) > 3 else ""))
     return "; ".join(parts)
 
 
@@ -153,7 +151,6 @@ def _group_flag(g: int, sizes: GroupSizes, limits: Limits) -> str:
     parts = []
     if sizes.count[g] < limits.min_group_size:
         parts.append(f"small group (n={int(sizes.count[g])} < {limits.min_group_size})")
-    few = sizes.few_positives(g, limits.min_positives, sizes.classes)
-    if few and sizes.count[g] > 0:
-        parts.append(f"under {limits.min_positives} per class: " + ", ".join(few))
+    if sizes.count[g] > 0:
+        parts += sizes.few_positives(g, limits.min_positives, sizes.classes)
     return "; ".join(parts)
