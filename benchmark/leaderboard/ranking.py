@@ -126,7 +126,8 @@ def add_dto(entries, confidence: float = 0.95) -> list[str]:
 
 def _distance(values: np.ndarray) -> np.ndarray:
     """MEDFAIR's DTO of [R, G, ...] utilities: sqrt(sum_g (u / max_runs u - 1)^2)."""
-    utopia = np.nanmax(values, axis=0, keepdims=True)
+    utopia = np.max(np.where(np.isfinite(values), values, -np.inf), axis=0, keepdims=True)
+    utopia = np.where(utopia > 0, utopia, np.nan)  # a cell no run has a utility for is left out (nansum)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = values / utopia
     return np.sqrt(np.nansum((normalised - 1.0) ** 2, axis=1))
