@@ -61,28 +61,31 @@ def mass_bins(scores: np.ndarray) -> np.ndarray:
     return bins
 
 
-def _scatter(out: np.ndarray, start: int, bins: np.ndarray, values: np.ndarray) -> None:
-    """out[i, start + k * N_BINS + bins[i, k]] = values[i, k]."""
+def _one_hot(start: int, bins: np.ndarray, values: np.ndarray, width: int):
+    """Sparse [n, width] with values[i, k] at column start + k * N_BINS + bins[i, k]."""
+    from scipy import sparse
+
     n, k = bins.shape
     columns = start + np.arange(k)[None, :] * N_BINS + bins
-    out[np.arange(n)[:, None], columns] = values
+    rows = np.repeat(np.arange(n), k)
+    return sparse.csr_matrix((values.reshape(-1), (rows, columns.reshape(-1))), shape=(n, width))
 
 
-def features(scores, outcomes, multipliers=None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image calibration features: linear [n, 3 K N_BINS] (`LINEAR_BLOCKS`) and square [n, 2 K N_BINS]
-    (`SQUARE_BLOCKS`). `multipliers` [n, K]: a fixed weight per image and channel (default 1)."""
+def features(scores, outcomes, multipliers=None) -> tuple:
+    """Per-image calibration features as sparse matrices (one non-zero per channel and block): linear
+    [n, 3 K N_BINS] (`LINEAR_BLOCKS`) and square [n, 2 K N_BINS] (`SQUARE_BLOCKS`). `multipliers` [n, K]: a
+    fixed weight per image and channel (default 1)."""
+    from scipy import sparse
+
     n, k = scores.shape
     r = np.ones((n, k)) if multipliers is None else multipliers
     d = scores - outcomes
     block = k * N_BINS
-    linear = np.zeros((n, 3 * block))
-    square = np.zeros((n, 2 * block))
     equal_mass = mass_bins(scores)
-    _scatter(linear, 0, width_bins(scores), r * d)
-    _scatter(linear, block, equal_mass, r)
-    _scatter(linear, 2 * block, equal_mass, r * d)
-    _scatter(square, 0, equal_mass, r * r * d * d)
-    _scatter(square, block, equal_mass, r * r)
+    linear = sparse.hstack([_one_hot(0, width_bins(scores), r * d, block), _one_hot(0, equal_mass, r, block),
+                            _one_hot(0, equal_mass, r * d, block)], format="csr")
+    square = sparse.hstack([_one_hot(0, equal_mass, r * r * d * d, block), _one_hot(0, equal_mass, r * r, block)],
+                           format="csr")
     return linear, square
 
 

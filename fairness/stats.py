@@ -43,7 +43,11 @@ class Layout:
     def _blocks(self) -> list[tuple[str, int]]:
         per_class = [(name, self.n_classes) for name in
                      ("positives", "predicted", "true_positives", "squared_error", "abs_error")]
-        return [("count", 1), *per_class, ("correct", 1), ("calibration", 3 * self.n_channels * calibration.N_BINS)]
+        return [("count", 1), *per_class, ("correct", 1), ("calibration", self.calibration_width)]
+
+    @property
+    def calibration_width(self) -> int:
+        return 3 * self.n_channels * calibration.N_BINS
 
     def __getitem__(self, name: str) -> slice:
         start = 0
@@ -63,8 +67,9 @@ class Layout:
 
 
 def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray, kind: str,
-                   multipliers: tuple | None = None) -> tuple[np.ndarray, np.ndarray, Layout]:
-    """Per-image features: linear [n, F] and square [n, F2] (see `Layout`), float64.
+                   multipliers: tuple | None = None) -> tuple:
+    """Per-image features (see `Layout`): (dense linear columns [n, F - calibration], sparse calibration
+    columns [n, calibration], sparse square columns [n, F2], layout), float64.
 
     `multipliers`: (per class [n, C], per calibration channel [n, K], per image [n]) fixed weights of the
     prevalence reweighting (`fairness.reweight`); None for weights 1.
@@ -73,7 +78,7 @@ def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray, kind: st
     scores, outcomes = calibration.channels(y, p, kind)
     layout = Layout(classes, scores.shape[1])
     by_class, by_channel, by_image = multipliers or (np.ones((n, classes)), None, np.ones(n))
-    features = np.zeros((n, layout.width), dtype=np.float64)
+    features = np.zeros((n, layout["calibration"].start), dtype=np.float64)
     features[:, layout["count"].start] = 1.0
     features[:, layout["positives"]] = y * by_class
     features[:, layout["predicted"]] = decisions * by_class
@@ -83,8 +88,7 @@ def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray, kind: st
     features[:, layout["abs_error"]] = np.abs(residual) * by_class
     features[:, layout["correct"].start] = np.all(decisions == y, axis=1) * by_image
     linear, square = calibration.features(scores, outcomes, by_channel)
-    features[:, layout["calibration"]] = linear
-    return features, square, layout
+    return features, linear, square, layout
 
 
 @dataclass
@@ -114,10 +118,10 @@ class Units:
     @classmethod
     def build(cls, patient_of_image: np.ndarray, atom_of_image: np.ndarray, features: tuple,
               multipliers: np.ndarray | None = None) -> "Units":
-        """`features`: (linear [n, F], square [n, F2], layout) from `image_features`."""
+        """`features`: (dense, calibration, square, layout) from `image_features`."""
         from scipy import sparse
 
-        linear, square, layout = features
+        dense, calibration_columns, square, layout = features
         n = patient_of_image.size
         keys = patient_of_image.astype(np.int64) * (int(atom_of_image.max(initial=0)) + 1) + atom_of_image
         unique_keys, unit_of_image = np.unique(keys, return_inverse=True)
@@ -125,8 +129,9 @@ class Units:
         first = np.zeros(unique_keys.size, dtype=np.int64)
         first[unit_of_image[::-1]] = np.arange(n)[::-1]
         membership = sparse.csr_matrix((np.ones(n), (unit_of_image, np.arange(n))), shape=(unique_keys.size, n))
-        return cls(unit_of_image, patient_of_image[first], atom_of_image[first], np.asarray(membership @ linear),
-                   np.asarray(membership @ square), layout, multipliers)
+        linear = np.hstack([membership @ dense, (membership @ calibration_columns).toarray()])
+        return cls(unit_of_image, patient_of_image[first], atom_of_image[first], linear,
+                   (membership @ square).toarray(), layout, multipliers)
 
 
 def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_of_image, dtype=np.float64,

@@ -110,6 +110,16 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
     notes += ranking.add_dto(entries, confidence)
     _check_rank_by(entries, rank_by)
     family_size = _correct(entries, tested_family(rank_by) & set(columns_for(entries, rank_by)), correction)
+    entries = rank_entries(entries, rank_by, confidence)
+    board = Leaderboard(entries, rank_by, block=block, notes=notes, family_size=family_size,
+                        options={"correction": correction, "alpha": alpha, **_table_options(entries)})
+    board.repeats = group_repeats(entries)
+    return board
+
+
+def rank_entries(entries: list, rank_by: str, confidence: float = 0.95) -> list:
+    """The chance gate, the order, ranks, rank intervals and the Pareto front of evaluated entries (with DTO
+    added); returns the entries in table order."""
     for entry in entries:
         entry.chance = ranking.below_chance(entry.report)
     entries = ranking.order(entries, rank_by)
@@ -117,10 +127,7 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
         entry.rank = position + 1
     ranking.rank_uncertainty([e for e in entries if not e.chance], rank_by, confidence)
     ranking.pareto_front(entries)
-    board = Leaderboard(entries, rank_by, block=block, notes=notes, family_size=family_size,
-                        options={"correction": correction, "alpha": alpha, **_table_options(entries)})
-    board.repeats = group_repeats(entries)
-    return board
+    return entries
 
 
 def _table_options(entries) -> dict:
