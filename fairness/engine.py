@@ -22,6 +22,7 @@ from fairness.inputs import check_inputs, patient_codes, resolve_groups
 from fairness.multitest import adjust_p_values
 from fairness.passes import PreparedRun, ResamplingPlan, bootstrap_pass, permutation_tests, point_pass
 from fairness.report import FairnessReport
+from fairness.reweight import prevalence_weights
 from fairness.tables import Limits, class_table, figure_table, group_table
 from fairness.thresholds import Thresholds, choose_thresholds, decide
 
@@ -70,6 +71,7 @@ def evaluate(
     plan: ResamplingPlan | None = None,
     tested_figures=None,
     stratify_permutations: bool = True,
+    reweight_prevalence: bool = False,
 ) -> FairnessReport:
     """Evaluate one run's test predictions (see the module docstring and `fairness.registry`).
 
@@ -83,6 +85,8 @@ def evaluate(
     (default; `fairness.resampling`); False shuffles it among all patients (ignores case mix).
     `min_group_size`, `min_positives`: flag figures from groups with fewer images, or with a class with
     fewer positives (or negatives), than these.
+    `reweight_prevalence`: weight the test images so that every group has the test set's prevalence before
+    any figure is computed (`fairness.reweight`).
     """
     classes = tuple(classes)
     y, p = check_inputs(y_test, p_test, kind, classes)
@@ -91,9 +95,10 @@ def evaluate(
     choice = resolve_groups(y.shape[0], sex=sex, age=age, columns=columns, attributes=attributes,
                             age_bins=age_bins, seed_exact=seed_exact)
     patients = patient_codes(patient_ids, y.shape[0])
+    reweighting = prevalence_weights(y, choice.groups, kind, classes) if reweight_prevalence else None
     run = PreparedRun(y=y, p=p, decisions=decide(p, thresholds), groups=choice.groups,
                       patient_index=patients.index, n_patients=patients.count, kind=kind, classes=classes,
-                      attributes=choice.attributes, seed_exact=seed_exact,
+                      attributes=choice.attributes, seed_exact=seed_exact, reweighting=reweighting,
                       stratify_permutations=stratify_permutations)
 
     point = point_pass(run, auc_bins)
@@ -107,6 +112,7 @@ def evaluate(
         "min_positives": min_positives, "seed": seed, "seed_exact": seed_exact, "auc_bins": auc_bins,
         "patients": patients.note, "bootstrap": BOOTSTRAP, "worst_group_over": run.index.cells,
         "permutation": PERMUTATION if stratify_permutations else PERMUTATION_MARGINAL,
+        "reweighted": reweight_prevalence, "not_reweighted": list(reweighting.unmatched) if reweighting else [],
     }
     limits = Limits(min_group_size, min_positives)
     return FairnessReport(

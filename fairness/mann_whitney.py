@@ -5,8 +5,9 @@ correctly, ties counting one half. Negatives of b are sorted by score once; a cu
 per replicate gives, for every positive, the weight of the negatives below it (two look-ups for ties). Any
 group's AUC is then the sum over its atom pairs divided by its positive x negative weight.
 
-`multipliers` [n, C] (optional, default 1): a fixed weight of each image per class (the prevalence
-reweighting of `fairness.reweight`), multiplied into every replicate's weights.
+`multipliers` (optional, default 1): a fixed weight of each image per class (the prevalence reweighting of
+`fairness.reweight`), multiplied into every replicate's weights: [n, C] when images keep their atom, one
+[n, C] per atom position (the weights an image would have in that atom) when replicates move images.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ def _weighted_class_pairs(scores, labels, positive, local_atom, weights, n_atoms
     return out
 
 
-def mann_whitney_variable(scores, y, atom_images, atoms, dtype) -> np.ndarray:
-    """Pair sums [B, C, K, K] when each replicate assigns its own atoms (`atom_images` [B, n]), unit weights."""
+def mann_whitney_variable(scores, y, atom_images, atoms, dtype, multipliers=None) -> np.ndarray:
+    """Pair sums [B, C, K, K] when each replicate assigns its own atoms (`atom_images` [B, n]); weights 1, or
+    `multipliers[k][i, c]` for image i in atom position k."""
     n_rep = atom_images.shape[0]
     classes = scores.shape[1]
     pairs = np.zeros((n_rep, classes, atoms.size, atoms.size), dtype=np.float64)
@@ -105,10 +107,12 @@ def mann_whitney_variable(scores, y, atom_images, atoms, dtype) -> np.ndarray:
         neg_atoms = atom_images[:, order]
         for k, atom in enumerate(atoms):
             cumulative = np.zeros((n_rep, order.size + 1), dtype=dtype)
-            np.cumsum(neg_atoms == atom, axis=1, out=cumulative[:, 1:])
+            in_atom = (neg_atoms == atom) * (1.0 if multipliers is None else multipliers[k][order, c])
+            np.cumsum(in_atom, axis=1, out=cumulative[:, 1:])
             ranked = 0.5 * (cumulative[:, below] + cumulative[:, at_or_below])
             for j, other in enumerate(atoms):
-                pairs[:, c, j, k] = np.sum(ranked * (pos_atoms == other), axis=1)
+                weight = 1.0 if multipliers is None else multipliers[j][positive, c]
+                pairs[:, c, j, k] = np.sum(ranked * (pos_atoms == other) * weight, axis=1)
     return pairs
 
 
@@ -126,6 +130,14 @@ def _row_cumsum(values: np.ndarray) -> np.ndarray:
     for row in range(1, values.shape[0]):
         np.add(out[row - 1], values[row], out=out[row])
     return out
+
+
+def _variable_matrix(ones, multipliers, k: int, c: int, rows, columns, width: int, n_units: int, dtype):
+    """Sparse [(bin, label), unit] sums of images for atom position k (weights 1, or atom k's multipliers)."""
+    from scipy import sparse
+
+    data = ones if multipliers is None else multipliers[k][:, c].astype(dtype)
+    return sparse.csr_matrix((data, (rows, columns)), shape=(width * 2, n_units))
 
 
 def mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bins, dtype, bins_by_class=None,
@@ -153,16 +165,19 @@ def mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bin
     for c in range(classes):
         if y[:, c].min() == y[:, c].max():
             continue
-        data = ones if multipliers is None else multipliers[:, c].astype(dtype)
         bins = bins_by_class[c] if bins_by_class is not None else rank_bins(scores[:, c], n_bins)
         width = int(bins.max()) + 1
         if fixed:
+            data = ones if multipliers is None else multipliers[:, c].astype(dtype)
             rows = (bins * 2 + y[:, c]) * atoms.size + local_atom
             matrix = sparse.csr_matrix((data, (rows, columns)), shape=(width * 2 * atoms.size, n_units))
             sums = np.asarray(matrix @ weights).reshape(width, 2, atoms.size, n_rep)
         else:
-            matrix = sparse.csr_matrix((data, (bins * 2 + y[:, c], columns)), shape=(width * 2, n_units))
-            sums = np.stack([np.asarray(matrix @ weights[k]) for k in range(atoms.size)], axis=1)
+            rows = bins * 2 + y[:, c]
+            shared = None if multipliers else _variable_matrix(ones, None, 0, c, rows, columns, width, n_units, dtype)
+            sums = np.stack([np.asarray((shared if shared is not None else _variable_matrix(
+                ones, multipliers, k, c, rows, columns, width, n_units, dtype)) @ weights[k])
+                for k in range(atoms.size)], axis=1)
             sums = sums.reshape(width, 2, atoms.size, n_rep)
         negatives = sums[:, 0]  # [bins, K, B]
         positives = sums[:, 1]

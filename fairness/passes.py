@@ -19,7 +19,8 @@ from fairness.resampling import (
     permuted_patient_codes,
     stratum_codes,
 )
-from fairness.stats import Units, fixed_atom_stats, image_features, rank_bins, variable_atom_stats
+from fairness.reweight import Reweighting
+from fairness.stats import Units, fixed_atom_stats, image_features, rank_bins, sum_features, variable_atom_stats
 
 CHUNK_ELEMENTS = 25_000_000
 GROUP_METRICS = ("utility", "auc", "balanced_accuracy", "average_precision", "accuracy", "f1", "precision", "tpr",
@@ -47,15 +48,17 @@ class PreparedRun:
     """The arrays of one evaluation, shared by the point, bootstrap and permutation passes."""
 
     def __init__(self, *, y, p, decisions, groups: GroupSet, patient_index, n_patients, kind, classes, attributes,
-                 seed_exact, multipliers=None, stratify_permutations: bool = True):
-        self.y, self.p, self.groups, self.kind = y, p, groups, kind
+                 seed_exact, reweighting: Reweighting | None = None, stratify_permutations: bool = True):
+        self.y, self.p, self.decisions, self.groups, self.kind = y, p, decisions, groups, kind
         self.classes, self.attributes, self.seed_exact = classes, attributes, seed_exact
-        self.stratify_permutations = stratify_permutations
+        self.stratify_permutations, self.reweighting = stratify_permutations, reweighting
         self.index = GroupIndex(groups)
         self.masks = np.array([mask for _, _, mask in self.index.table])
+        multipliers = reweighting.multipliers(groups.atom_of_image) if reweighting else None
         features = image_features(y, p, decisions, kind, multipliers)
         self.units = Units.build(patient_index, groups.atom_of_image, features,
                                  None if multipliers is None else multipliers[0])
+        self._by_atom: dict = {}
         self.patient_index, self.n_patients = patient_index, n_patients
         self.first_image_of_unit = first_index(self.units.unit_of_image, self.units.atom.size)
         self.first_image_of_patient = first_index(patient_index, n_patients)
@@ -83,8 +86,18 @@ class PreparedRun:
 
     def permuted(self, unit_atoms, auc_bins) -> GroupMetrics:
         stats = variable_atom_stats(self.units, unit_atoms, scores=self.p, y=self.y, dtype=np.float32,
-                                    auc_bins=auc_bins, bins_by_class=self.rank_bins(auc_bins))
+                                    auc_bins=auc_bins, bins_by_class=self.rank_bins(auc_bins),
+                                    atom_weights=self.atom_weights if self.reweighting else None)
         return group_metrics(stats, self.masks, kind=self.kind)
+
+    def atom_weights(self, atom: int) -> tuple:
+        """(unit features, unit square features, image multipliers) with every image weighted as if in `atom`
+        (prevalence reweighting under permutation); kept per atom for the run's permutation chunks."""
+        if atom not in self._by_atom:
+            multipliers = self.reweighting.multipliers(np.full(self.y.shape[0], atom))
+            features = image_features(self.y, self.p, self.decisions, self.kind, multipliers)
+            self._by_atom[atom] = (*sum_features(self.units.membership, features), multipliers[0])
+        return self._by_atom[atom]
 
     def resampling_key(self, seed: int, n_boot: int) -> str:
         """Identifies the bootstrap draws: same patients, strata, seed and count -> same draws."""

@@ -25,7 +25,8 @@ from fairness.mann_whitney import (
     rank_bins,
 )
 
-__all__ = ["AtomStats", "Layout", "Units", "fixed_atom_stats", "image_features", "rank_bins", "variable_atom_stats"]
+__all__ = ["AtomStats", "Layout", "Units", "fixed_atom_stats", "image_features", "rank_bins", "sum_features",
+           "variable_atom_stats"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Units:
     features: np.ndarray  # [U, F]
     squares: np.ndarray  # [U, F2]
     layout: Layout
+    membership: object  # scipy.sparse [U, n]: image i belongs to unit u
     multipliers: np.ndarray | None = None  # [n, C] per-class image weights for AUC (None: 1)
 
     @classmethod
@@ -121,7 +123,6 @@ class Units:
         """`features`: (dense, calibration, square, layout) from `image_features`."""
         from scipy import sparse
 
-        dense, calibration_columns, square, layout = features
         n = patient_of_image.size
         keys = patient_of_image.astype(np.int64) * (int(atom_of_image.max(initial=0)) + 1) + atom_of_image
         unique_keys, unit_of_image = np.unique(keys, return_inverse=True)
@@ -129,9 +130,16 @@ class Units:
         first = np.zeros(unique_keys.size, dtype=np.int64)
         first[unit_of_image[::-1]] = np.arange(n)[::-1]
         membership = sparse.csr_matrix((np.ones(n), (unit_of_image, np.arange(n))), shape=(unique_keys.size, n))
-        linear = np.hstack([membership @ dense, (membership @ calibration_columns).toarray()])
-        return cls(unit_of_image, patient_of_image[first], atom_of_image[first], linear,
-                   (membership @ square).toarray(), layout, multipliers)
+        linear, square = sum_features(membership, features)
+        return cls(unit_of_image, patient_of_image[first], atom_of_image[first], linear, square, features[3],
+                   membership, multipliers)
+
+
+def sum_features(membership, features: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit sums (linear [U, F], square [U, F2]) of per-image `features` from `image_features`."""
+    dense, calibration_columns, square, _ = features
+    linear = np.hstack([membership @ dense, (membership @ calibration_columns).toarray()])
+    return linear, (membership @ square).toarray()
 
 
 def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_of_image, dtype=np.float64,
@@ -161,21 +169,27 @@ def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_
 
 
 def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtype=np.float64,
-                        auc_bins: int | None = None, bins_by_class=None) -> AtomStats:
-    """Statistics for B re-assignments of units to atoms [B, U] (permutations), every unit weighted 1."""
+                        auc_bins: int | None = None, bins_by_class=None, atom_weights=None) -> AtomStats:
+    """Statistics for B re-assignments of units to atoms [B, U] (permutations), every unit weighted 1.
+
+    `atom_weights` (prevalence reweighting): atom -> (unit features [U, F], unit square features [U, F2],
+    image multipliers [n, C]) as they would be with every image in that atom; None: the units' own.
+    """
     unit_atoms = np.asarray(unit_atoms)
     atoms = np.unique(unit_atoms)
-    features, square_features = units.features.astype(dtype), units.squares.astype(dtype)
+    per_atom = [atom_weights(atom) for atom in atoms] if atom_weights is not None else None
     sums = np.zeros((unit_atoms.shape[0], atoms.size, units.features.shape[1]), dtype=np.float64)
     squares = np.zeros((unit_atoms.shape[0], atoms.size, units.squares.shape[1]), dtype=np.float64)
     for k, atom in enumerate(atoms):
         member = (unit_atoms == atom).astype(dtype)
-        sums[:, k, :] = member @ features
-        squares[:, k, :] = member @ square_features
+        features, square_features = per_atom[k][:2] if per_atom else (units.features, units.squares)
+        sums[:, k, :] = member @ features.astype(dtype)
+        squares[:, k, :] = member @ square_features.astype(dtype)
+    multipliers = [weights[2] for weights in per_atom] if per_atom else None
     if auc_bins is None:
-        pairs = mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype)
+        pairs = mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype, multipliers)
     else:
         memberships = np.stack([np.ascontiguousarray((unit_atoms == atom).T, dtype=dtype) for atom in atoms])
         pairs = mann_whitney_binned(scores, y, units.unit_of_image, memberships, None, atoms, auc_bins, dtype,
-                                    bins_by_class)
+                                    bins_by_class, multipliers)
     return AtomStats(sums, squares, pairs, atoms, units.layout)

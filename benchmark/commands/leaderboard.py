@@ -71,6 +71,9 @@ def register(subparsers, common) -> None:
     parser.add_argument("--seed-exact", action="store_true",
                         help="reproduce the seed study's code slips (age 60 in both age groups of eqodds_age, "
                              "unbinned mean |p - y| as ece and ece gaps)")
+    parser.add_argument("--reweight-prevalence", action="store_true",
+                        help="weight the test images so that every group has the test set's prevalence of every "
+                             "class before computing the figures (a gap left is not case mix)")
     parser.add_argument("--compare", nargs="+", default=None, metavar="RUN",
                         help="print the paired bootstrap difference of every figure between RUN_A and RUN_B (or "
                              "RUN_A and the top-ranked run), with CI and p, instead of the table")
@@ -109,7 +112,8 @@ def run(args) -> int:
     options = dict(rank_by=args.rank_by or leaderboard.DEFAULT_RANK, correction=args.correction, alpha=args.alpha,
                    attributes=args.groups, age_bins=args.age_bins, n_boot=args.n_boot, n_perm=args.n_perm,
                    seed=args.seed, threshold_rule=args.threshold, min_group_size=args.min_group_size,
-                   min_positives=args.min_positives, seed_exact=args.seed_exact)
+                   min_positives=args.min_positives, seed_exact=args.seed_exact,
+                   reweight_prevalence=args.reweight_prevalence)
     boards = [leaderboard.build(runs, block=block, **options) for block, runs in leaderboard.blocks(_runs(args)).items()]
     for note in [note for board in boards for note in board.notes]:
         err_console.print(f"[yellow]note[/] {note}", highlight=False)

@@ -27,6 +27,7 @@ ERR_DEFAULT_RANK = (
     "predictions; here rank by another figure with --rank-by FIGURE, one of: {known}"
 )
 NOTE_MISSING = "{source}: no values for {missing} (add sex / age columns); those groups and their figures are left out"
+NOTE_NOT_REWEIGHTED = "{source}: cells without both labels keep weight 1 under --reweight-prevalence: {cells}"
 
 
 @dataclass
@@ -106,6 +107,9 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
         missing = entry.report.options.get("attributes_without_values")
         if missing:
             notes.append(NOTE_MISSING.format(source=entry.run.source, missing=", ".join(missing)))
+        unmatched = entry.report.options.get("not_reweighted")
+        if unmatched:
+            notes.append(NOTE_NOT_REWEIGHTED.format(source=entry.run.source, cells="; ".join(unmatched[:6])))
     confidence = options.get("confidence", 0.95)
     notes += ranking.add_dto(entries, confidence)
     _check_rank_by(entries, rank_by)
@@ -135,7 +139,7 @@ def _table_options(entries) -> dict:
         return {}
     options = entries[0].report.options
     return {key: options.get(key) for key in ("n_boot", "n_perm", "confidence", "seed", "permutation",
-                                               "worst_group_over", "min_group_size", "min_positives")}
+                                               "worst_group_over", "min_group_size", "min_positives", "reweighted")}
 
 
 def _check_rank_by(entries, rank_by: str) -> None:

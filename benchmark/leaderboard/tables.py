@@ -103,6 +103,9 @@ def legend(board: Leaderboard, alpha: float) -> str:
         f"strata, {options.get('n_perm')} permutations, alpha {alpha}); † gap below its minimum detectable "
         f"effect (80% power); ! flagged: small group or few positives per class (see --format json)",
     ]
+    if options.get("reweighted"):
+        lines.append("figures computed on the test set reweighted to equal prevalence across groups "
+                     "(--reweight-prevalence)")
     return "\n".join(lines + footnotes(board, alpha))
 
 
