@@ -1,4 +1,5 @@
-"""`bench leaderboard`: fairness-ranked leaderboard over the runs of a task (or outside prediction files)."""
+"""`bench leaderboard`: the utility- and fairness-aware leaderboard over the runs of a task (or of several tasks,
+or of outside prediction files), and `--compare` of two runs."""
 
 from __future__ import annotations
 

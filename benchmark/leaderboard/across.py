@@ -60,6 +60,7 @@ def across_blocks(boards, *, alpha: float = 0.05) -> AcrossBlocks:
     every = {key: found[key][0] for found in per_board for key in found}
     left_out = sorted({label for key, label in every.items() if key not in keys})
     labels = [per_board[0][key][0] for key in keys]
+    labels = [f"{label} [{key[:6]}]" if labels.count(label) > 1 else label for label, key in zip(labels, keys)]
     positions = np.array([[found[key][1] for key in keys] for found in per_board]).reshape(len(boards), len(keys))
     ranks = np.vstack([rankdata(row) for row in positions]) if keys else positions
     result = AcrossBlocks([b.block for b in boards], labels, ranks, alpha=alpha, left_out=left_out)
