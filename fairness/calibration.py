@@ -37,6 +37,13 @@ SQUARE_BLOCKS = ("mass_square", "mass_square_count")
 """Per channel and bin, weighted by w^2: sum of d^2 and of 1."""
 
 
+def block(blocks: tuple, name: str, n_channels: int, start: int = 0) -> slice:
+    """Columns of block `name` of `LINEAR_BLOCKS` or `SQUARE_BLOCKS`, the calibration columns starting at `start`."""
+    width = n_channels * N_BINS
+    offset = start + blocks.index(name) * width
+    return slice(offset, offset + width)
+
+
 def channels(y: np.ndarray, p: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(scores [n, K], outcomes [n, K]) of the calibration channels (see the module docstring)."""
     if kind == "single":

@@ -168,6 +168,22 @@ def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_
     return AtomStats(sums, squares, pairs, atoms, units.layout)
 
 
+def _permutation_columns(layout: Layout, *, weighted: bool) -> tuple:
+    """The feature columns a permutation computes: not the equal-width calibration sums (no tested figure uses
+    `ece_binned`); without fixed weights, the square counts are copied from the linear counts (0/1 weights).
+    Returns (linear columns, square columns, (linear count columns, square count columns) or None)."""
+    start = layout["calibration"].start
+    k = layout.n_channels
+    linear = np.ones(layout.width, dtype=bool)
+    linear[calibration.block(calibration.LINEAR_BLOCKS, "width_sum", k, start)] = False
+    square = np.ones(layout.square_width, dtype=bool)
+    if weighted:
+        return linear, square, None
+    square_counts = calibration.block(calibration.SQUARE_BLOCKS, "mass_square_count", k)
+    square[square_counts] = False
+    return linear, square, (calibration.block(calibration.LINEAR_BLOCKS, "mass_count", k, start), square_counts)
+
+
 def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtype=np.float64,
                         auc_bins: int | None = None, bins_by_class=None, atom_weights=None) -> AtomStats:
     """Statistics for B re-assignments of units to atoms [B, U] (permutations), every unit weighted 1.
@@ -180,11 +196,16 @@ def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtyp
     per_atom = [atom_weights(atom) for atom in atoms] if atom_weights is not None else None
     sums = np.zeros((unit_atoms.shape[0], atoms.size, units.features.shape[1]), dtype=np.float64)
     squares = np.zeros((unit_atoms.shape[0], atoms.size, units.squares.shape[1]), dtype=np.float64)
+    linear_columns, square_columns, counts_from = _permutation_columns(units.layout, weighted=per_atom is not None)
+    shared = (units.features[:, linear_columns].astype(dtype), units.squares[:, square_columns].astype(dtype))
     for k, atom in enumerate(atoms):
         member = (unit_atoms == atom).astype(dtype)
-        features, square_features = per_atom[k][:2] if per_atom else (units.features, units.squares)
-        sums[:, k, :] = member @ features.astype(dtype)
-        squares[:, k, :] = member @ square_features.astype(dtype)
+        features, square_features = shared if per_atom is None else (
+            per_atom[k][0][:, linear_columns].astype(dtype), per_atom[k][1][:, square_columns].astype(dtype))
+        sums[:, k, linear_columns] = member @ features
+        squares[:, k, square_columns] = member @ square_features
+        if counts_from is not None:  # weights 0/1: sum of w^2 = sum of w
+            squares[:, k, counts_from[1]] = sums[:, k, counts_from[0]]
     multipliers = [weights[2] for weights in per_atom] if per_atom else None
     if auc_bins is None:
         pairs = mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype, multipliers)
