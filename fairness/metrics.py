@@ -98,8 +98,8 @@ def group_metrics(stats: AtomStats, masks: np.ndarray, *, kind: str) -> GroupMet
     """Metrics of the groups given as atom masks [G, K_all] (over the GroupSet's atoms)."""
     layout = stats.layout
     member = masks[:, stats.atoms].astype(np.float64)  # [G, K]
-    sums = np.matmul(member, stats.sums)  # [G, K] @ [B, K, F] -> [B, G, F]
-    squares = np.matmul(member, stats.squares)
+    sums = np.moveaxis(np.tensordot(stats.sums, member, axes=([1], [1])), 2, 1)  # [B, K, F] x [G, K] -> [B, G, F]
+    squares = np.moveaxis(np.tensordot(stats.squares, member, axes=([1], [1])), 2, 1)
     count = sums[:, :, layout["count"]][:, :, 0]
     positives = sums[:, :, layout["positives"]]
     predicted = sums[:, :, layout["predicted"]]
