@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fairness.curves import average_precision
@@ -58,12 +60,13 @@ def class_table(run: PreparedRun, point: PointPass, boot: BootstrapPass, *, conf
     return out
 
 
+@dataclass(frozen=True)
 class Limits:
     """When a figure is flagged: groups under `min_group_size` images, or a class with fewer than
-    `min_positives` positives (or negatives, multi-label) in one of its groups."""
+    `min_positives` positives (or negatives) in one of its groups."""
 
-    def __init__(self, min_group_size: int = 30, min_positives: int = 20):
-        self.min_group_size, self.min_positives = min_group_size, min_positives
+    min_group_size: int = 30
+    min_positives: int = 20
 
 
 class GroupSizes:

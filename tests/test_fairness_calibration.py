@@ -11,6 +11,8 @@ from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_s
 
 from fairness import evaluate
 
+from test_fairness_metrics import single_label_data
+
 TOL = 1e-9
 
 
@@ -30,15 +32,6 @@ def reference_debiased_ece(scores, outcomes, all_scores) -> float:
     return total
 
 
-def single_label(seed: int, n: int = 240, classes: int = 3):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, classes, n)
-    logits = rng.normal(size=(n, classes))
-    logits[np.arange(n), labels] += 1.2
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return np.eye(classes, dtype=np.int8)[labels], p, labels, rng.choice(["F", "M"], n), rng.uniform(20, 90, n)
-
-
 def multi_label(seed: int, n: int = 240, classes: int = 2):
     rng = np.random.default_rng(seed)
     y = (rng.random((n, classes)) < 0.35).astype(np.int8)
@@ -51,7 +44,7 @@ def rows_of(report):
 
 
 def test_debiased_ece_is_top_label_for_single_label_and_per_class_for_multi_label():
-    y, p, labels, sex, age = single_label(0)
+    y, p, labels, sex, age = single_label_data(0, n=240, classes=3)
     report = evaluate(y_test=y, p_test=p, kind="single", classes=("a", "b", "c"), sex=sex, age=age, n_boot=0, n_perm=0)
     confidence, correct = p.max(axis=1), (p.argmax(axis=1) == labels).astype(float)
     assert report.figures["ece"].value == pytest.approx(reference_debiased_ece(confidence, correct, confidence), abs=TOL)
@@ -68,7 +61,7 @@ def test_debiased_ece_is_top_label_for_single_label_and_per_class_for_multi_labe
 
 
 def test_brier_and_balanced_accuracy_match_scikit_learn():
-    y, p, labels, sex, age = single_label(2)
+    y, p, labels, sex, age = single_label_data(2, n=240, classes=3)
     report = evaluate(y_test=y, p_test=p, kind="single", classes=("a", "b", "c"), sex=sex, age=age, n_boot=0, n_perm=0)
     predicted = p.argmax(axis=1)
     assert report.figures["balanced_accuracy"].value == pytest.approx(balanced_accuracy_score(labels, predicted), abs=TOL)
