@@ -116,6 +116,10 @@ def footnotes(board: Leaderboard, alpha: float) -> list[str]:
         notes.append(f"† {len(below)} gap figure(s) below their MDE in some run ({', '.join(below[:6])}"
                      f"{', ...' if len(below) > 6 else ''}): the design cannot resolve them; mde per figure in json")
     n_perm, m = board.options.get("n_perm") or 0, board.family_size
+    bounded = sum(1 for e in board.entries for f in e.report.figures.values() if f.p_adj is not None and f.p_at_bound)
+    if bounded:
+        notes.append(f"{bounded} test(s) at the smallest p that {n_perm} permutations give, 1/{n_perm + 1}: no "
+                     f"permutation reached the observed gap (the true p may be smaller; p_at_bound in json)")
     if n_perm and m and board.options.get("correction") == "holm" and m / (n_perm + 1) >= alpha:
         needed = int(np.ceil(m / alpha)) - 1
         notes.append(f"note: with {m} tests and {n_perm} permutations the smallest Holm-adjusted p is "
