@@ -17,6 +17,7 @@ elsewhere), in chunks so memory stays bounded.
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from fairness.inputs import check_inputs, patient_codes, resolve_groups
 from fairness.multitest import adjust_p_values
@@ -28,6 +29,10 @@ from fairness.thresholds import Thresholds, choose_thresholds, decide
 
 DEFAULT_ATTRIBUTES = ("sex", "age", "sex_age")
 BOOTSTRAP = "patient-clustered, stratified by the first image's group cell, percentile CI"
+REPLICATE_THREADS = 1
+"""BLAS threads of the replicate passes: their matrix products are many and mid-sized ([features, units] x
+[units, replicates]); on a 2-core machine shared with other work, two BLAS threads made them about twice as
+slow as one (measured with `bench perf fairness`), so they run on one; several runs can run side by side."""
 PERMUTATION = "patients shuffled within strata of label vector and the other attributes (prevalence-aware)"
 PERMUTATION_MARGINAL = "patients shuffled among all patients (not prevalence-aware)"
 
@@ -102,9 +107,10 @@ def evaluate(
                       stratify_permutations=stratify_permutations)
 
     point = point_pass(run, auc_bins)
-    boot = bootstrap_pass(run, point, n_boot=n_boot, seed=seed, auc_bins=auc_bins, plan=plan)
-    p_values, adjusted = _tests(run, point, n_perm=n_perm, seed=seed, auc_bins=auc_bins, tested=tested_figures,
-                                correction=correction)
+    with threadpool_limits(limits=REPLICATE_THREADS, user_api="blas"):
+        boot = bootstrap_pass(run, point, n_boot=n_boot, seed=seed, auc_bins=auc_bins, plan=plan)
+        p_values, adjusted = _tests(run, point, n_perm=n_perm, seed=seed, auc_bins=auc_bins, tested=tested_figures,
+                                    correction=correction)
     options = {
         "attributes": choice.attributes, "attributes_without_values": choice.unavailable,
         "age_bins": age_bins if isinstance(age_bins, str) else list(age_bins), "n_boot": n_boot, "n_perm": n_perm,

@@ -78,11 +78,16 @@ class PreparedRun:
         return compute_figures(metrics, self.index, classes=self.classes, attributes=self.attributes,
                                seed_exact=self.seed_exact)
 
-    def weighted(self, unit_weights, dtype, auc_bins) -> GroupMetrics:
+    def weighted(self, unit_weights, dtype, auc_bins, point_only: tuple = ()) -> GroupMetrics:
         stats = fixed_atom_stats(self.units, unit_weights, scores=self.p, y=self.y,
                                  atom_of_image=self.groups.atom_of_image, dtype=dtype, auc_bins=auc_bins,
-                                 bins_by_class=self.rank_bins(auc_bins))
+                                 bins_by_class=self.rank_bins(auc_bins), point_only=point_only)
         return group_metrics(stats, self.masks, kind=self.kind)
+
+    def replicate_free_blocks(self) -> tuple:
+        """Feature blocks the bootstrap skips: the equal-width calibration sums (`ece_binned` is reported as a
+        point value, for comparison with the peers' numbers) and, outside seed-exact mode, |p - y|."""
+        return ("width_sum",) if self.seed_exact else ("width_sum", "abs_error")
 
     def permuted(self, unit_atoms, auc_bins) -> GroupMetrics:
         stats = variable_atom_stats(self.units, unit_atoms, scores=self.p, y=self.y, dtype=np.float32,
@@ -172,8 +177,10 @@ def bootstrap_pass(run: PreparedRun, point: PointPass, *, n_boot: int, seed: int
     if n_boot > 0:
         counts = (plan or ResamplingPlan()).counts(key, run.strata(), n_boot=n_boot, seed=seed)
         for start in range(0, n_boot, run.chunk()):
-            metrics = run.weighted(counts[run.units.patient, start:start + run.chunk()], np.float32, auc_bins)
+            metrics = run.weighted(counts[run.units.patient, start:start + run.chunk()], np.float32, auc_bins,
+                                   point_only=run.replicate_free_blocks())
             metrics.per_class["auc"] += point.auc_shift
+            metrics.ece_binned[:] = np.nan  # a point value only
             figs, per_class = run.figures_of(metrics)
             figures.append(figs)
             by_class.append(per_class)

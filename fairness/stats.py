@@ -143,10 +143,11 @@ def sum_features(membership, features: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_of_image, dtype=np.float64,
-                     auc_bins: int | None = None, bins_by_class=None) -> AtomStats:
+                     auc_bins: int | None = None, bins_by_class=None, point_only: tuple = ()) -> AtomStats:
     """Statistics for B weightings of the units, `unit_weights` [U, B] (replicates last); images keep their atom.
 
     `auc_bins` None: exact AUC sums; an int: scores rounded to that many rank bins (much faster).
+    `point_only`: names of `Layout` or calibration blocks left at 0 (figures reported without replicates).
     """
     weights_t = np.ascontiguousarray(unit_weights, dtype=dtype)
     squared_t = weights_t * weights_t
@@ -154,10 +155,11 @@ def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_
     n_rep = weights_t.shape[1]
     sums = np.zeros((n_rep, atoms.size, units.features.shape[1]), dtype=np.float64)
     squares = np.zeros((n_rep, atoms.size, units.squares.shape[1]), dtype=np.float64)
-    features, square_features = units.features.astype(dtype), units.squares.astype(dtype)
+    columns = _columns_without(units.layout, point_only)
+    features, square_features = units.features[:, columns].astype(dtype), units.squares.astype(dtype)
     for k, atom in enumerate(atoms):
         members = np.flatnonzero(units.atom == atom)
-        sums[:, k, :] = (features[members].T @ weights_t[members]).T
+        sums[:, k, columns] = (features[members].T @ weights_t[members]).T
         squares[:, k, :] = (square_features[members].T @ squared_t[members]).T
     if auc_bins is None:
         pairs = mann_whitney_fixed(scores, y, atom_of_image, weights_t[units.unit_of_image], atoms, dtype,
@@ -168,14 +170,24 @@ def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_
     return AtomStats(sums, squares, pairs, atoms, units.layout)
 
 
+def _columns_without(layout: Layout, names) -> np.ndarray:
+    """Linear feature columns without the named blocks (`Layout` blocks or the calibration's `LINEAR_BLOCKS`)."""
+    keep = np.ones(layout.width, dtype=bool)
+    for name in names:
+        if name in calibration.LINEAR_BLOCKS:
+            keep[calibration.block(calibration.LINEAR_BLOCKS, name, layout.n_channels, layout["calibration"].start)] = False
+        else:
+            keep[layout[name]] = False
+    return keep
+
+
 def _permutation_columns(layout: Layout, *, weighted: bool) -> tuple:
     """The feature columns a permutation computes: not the equal-width calibration sums (no tested figure uses
     `ece_binned`); without fixed weights, the square counts are copied from the linear counts (0/1 weights).
     Returns (linear columns, square columns, (linear count columns, square count columns) or None)."""
     start = layout["calibration"].start
     k = layout.n_channels
-    linear = np.ones(layout.width, dtype=bool)
-    linear[calibration.block(calibration.LINEAR_BLOCKS, "width_sum", k, start)] = False
+    linear = _columns_without(layout, ("width_sum",))
     square = np.ones(layout.square_width, dtype=bool)
     if weighted:
         return linear, square, None
