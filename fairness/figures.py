@@ -177,8 +177,6 @@ def figure_groups(name: str, index: GroupIndex) -> list[int]:
     attr = figure_attribute(name)
     if attr is None:
         return [index.position[("overall", "all")]]
-    if attr == "groups":
-        return [g for g, (group_attr, _, _) in enumerate(index.table) if group_attr != "overall"]
     if attr == "cells":
         return index.cell_positions()
     return index.of(attr)

@@ -33,8 +33,8 @@ class FigureSpec:
     `kind`: "utility" (how well), "gap" (how differently across groups or classes), "calibration".
     `better`: "higher", "lower", or "zero" (a signed difference: the nearer 0, the better).
     `attribute`: the groups it is computed from ("{attr}" for per-attribute figures, "sex_age" for the seed
-    study's cell means, "cells" for the finest reported groups (sex x age cells by default), "groups" for
-    every reported group, None for the whole test set).
+    study's cell means, "cells" for the finest reported groups (sex x age cells by default), None for the
+    whole test set).
     `permuted`: the attribute its permutation test ("gap = 0") shuffles; None when it is not tested.
     `form`: how a gap is formed (`FORMS`), None for other figures.
     `scope`: "run" (computed by `evaluate` from one run) or "table" (needs every run of a leaderboard).
@@ -158,7 +158,7 @@ def is_gap(name: str) -> bool:
 
 
 def figure_attribute(name: str) -> str | None:
-    """The groups a figure is computed from (an attribute, "groups", or None for the whole test set)."""
+    """The groups a figure is computed from (an attribute, "cells", or None for the whole test set)."""
     return figure_spec(name)[1]
 
 
