@@ -54,14 +54,17 @@ def run(job, ctx) -> dict:
     write_json(ctx.workdir.experiment_runs_path(payload["experiment"], task), {"task": task, "runs": runs})
     ranked_runs = leaderboard.load_task_runs(ctx.workdir, task, experiment=payload["experiment"])
     rank_by = options.pop("rank_by") or leaderboard.DEFAULT_RANK
-    ranked = leaderboard.build(ranked_runs, rank_by=rank_by, correction=options.pop("correction"),
-                               attributes=options.pop("groups"), threshold_rule=options.pop("threshold"), **options)
+    board = leaderboard.build(ranked_runs, rank_by=rank_by, correction=options.pop("correction"),
+                              attributes=options.pop("groups"), threshold_rule=options.pop("threshold"), block=task,
+                              **options)
+    for note in board.notes:
+        ctx.progress.note(f"note: {note}")
     title = f"leaderboard: {task} (experiment {payload['experiment']})"
     paths = _paths(job, ctx)
-    write_text(paths["md"], leaderboard.render(ranked, rank_by=rank_by, fmt="md", title=title))
-    write_text(paths["json"], leaderboard.render(ranked, rank_by=rank_by, fmt="json", title=title))
+    write_text(paths["md"], leaderboard.render([board], fmt="md", title=title))
+    write_text(paths["json"], leaderboard.render([board], fmt="json", title=title))
     recorder = Console(record=True, width=TABLE_WIDTH, file=io.StringIO())
-    leaderboard.render(ranked, rank_by=rank_by, fmt="table", title=title, console=recorder)
+    leaderboard.render([board], fmt="table", title=title, console=recorder)
     table = recorder.export_text()
     write_text(paths["txt"], table)
     print(table)
