@@ -101,10 +101,14 @@ def flag(name: str, value: float, index: GroupIndex, sizes: GroupSizes, limits: 
         return "undefined (a group lacks images, positives or negatives)"
     groups = figure_groups(name, index)
     parts = []
+    names = classes or [str(c) for c in range(sizes.positives.shape[1])]
+    overall = index.position.get(("overall", "all"))
+    absent = [cls for c, cls in enumerate(names) if sizes.positives[overall, c] == 0] if overall is not None else []
+    if absent and overall in groups:
+        parts.append("no positive test image for " + ", ".join(absent) + ": left out of the class means")
     small = [f"{index.table[g][1]} (n={int(sizes.count[g])})" for g in groups if sizes.count[g] < limits.min_group_size]
     if small:
         parts.append(f"small group(s) below {limits.min_group_size}: " + ", ".join(small))
-    names = classes or [str(c) for c in range(sizes.positives.shape[1])]
     few = [f"{index.table[g][1]} {item}" for g in groups for item in sizes.few_positives(g, limits.min_positives, names)]
     if few:
         parts.append("; ".join(few[:3]) + (f"; and {len(few) - 3} more" if len(few) > 3 else ""))

@@ -29,6 +29,10 @@ ERR_DEFAULT_RANK = (
 )
 NOTE_MISSING = "{source}: no values for {missing} (add sex / age columns); those groups and their figures are left out"
 NOTE_NOT_REWEIGHTED = "{source}: cells without both labels keep weight 1 under --reweight-prevalence: {cells}"
+NOTE_FIXED_THRESHOLDS = ("{name}: no val rows, so every class is called positive at p >= 0.5 (thresholds fixed, "
+                         "not tuned): accuracy, F1 and the TPR/FPR gaps depend on that choice")
+NOTE_NO_POSITIVES = ("{name}: no positive test image for {classes}: their AUC, AP and TPR are undefined and left out "
+                     "of the class means (macro_auc and the figures built on them average the other classes)")
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Entry:
     pareto: bool = False
     p_first: float | None = None
     rank_interval: tuple[int, int] | None = None
+    notes: list = field(default_factory=list)
 
     def value(self, name: str) -> float:
         figure = self.report.figures.get(name)
@@ -89,6 +94,19 @@ class Leaderboard:
         return found[0]
 
 
+def run_notes(entry: Entry) -> list[str]:
+    """What a reader of any format must know about one run's figures: thresholds fixed at 0.5 for want of val
+    rows, classes without a positive test image (dropped from the class means where undefined)."""
+    report, notes = entry.report, []
+    if report.thresholds.rule == "fixed (no val split)":
+        notes.append(NOTE_FIXED_THRESHOLDS.format(name=entry.run.name))
+    overall = next((row for row in report.groups if row.attribute == "overall"), None)
+    absent = [cls for cls, count in (overall.positives.items() if overall else ()) if count == 0]
+    if absent:
+        notes.append(NOTE_NO_POSITIVES.format(name=entry.run.name, classes=", ".join(absent)))
+    return notes
+
+
 def tested_family(rank_by: str) -> set[str]:
     return set(SHOWN_FIGURES) | {rank_by}
 
@@ -113,6 +131,8 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
             notes.append(NOTE_NOT_REWEIGHTED.format(source=entry.run.source, cells="; ".join(unmatched[:6])))
         notes += [f"{entry.run.name}: {note}"  # race / insurance unknown for some test images: never a group
                   for note in unknown_group_values(entry.run.frame, entry.report.options.get("attributes", ()))]
+        entry.notes = run_notes(entry)
+        notes += entry.notes
     confidence = options.get("confidence", 0.95)
     notes += ranking.add_dto(entries, confidence)
     _check_rank_by(entries, rank_by)

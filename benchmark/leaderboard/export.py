@@ -14,7 +14,9 @@ from fairness.report import clean
 
 CSV_COLUMNS = ("block", "position", "rank", "name", "method", "encoder", "seed", "n_test", "below_chance", "pareto",
                "p_first", "rank_low", "rank_high", "figure", "class", "value", "ci_low", "ci_high", "p", "p_adj",
-               "p_at_bound", "mde", "flag")
+               "p_at_bound", "mde", "flag", "thresholds", "notes")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
 
 
 def _groups(report) -> dict:
@@ -42,7 +44,7 @@ def run_json(entry, position: int) -> dict:
         "p_first": entry.p_first, "rank_interval": list(entry.rank_interval) if entry.rank_interval else None,
         "figures": figures, "groups": _groups(report),
         "flags": {name: fig.flag for name, fig in report.figures.items() if fig.flag},
-        "thresholds": report.thresholds.as_dict(),
+        "thresholds": report.thresholds.as_dict(), "notes": entry.notes,
     }
 
 
@@ -104,11 +106,28 @@ def _finite(value):
     return value
 
 
+def text(value) -> str:
+    """A text cell safe to open in a spreadsheet: one starting like a formula gets a leading `'` (OWASP's advice
+    against CSV injection), so `=HYPERLINK(...)` in a class or run name stays text. Never used for numbers."""
+    value = "" if value is None else str(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def number(x) -> str:
+    """A number cell (repr of the float, so it reads back exactly); empty when undefined."""
+    return "" if x is None or not np.isfinite(x) else repr(float(x))
+
+
+def thresholds_cell(report) -> str:
+    rule = report.thresholds.rule
+    return "fixed 0.5 (no val split)" if rule == "fixed (no val split)" else rule
+
+
 def tidy_csv(boards, *, by_class: bool = False) -> str:
     """One row per run and figure (and per class with `by_class`), numbers in their own columns (`CSV_COLUMNS`),
-    so that a spreadsheet, pandas or R reads them as numbers; empty cells where a value is undefined."""
-    def number(x) -> str:
-        return "" if x is None or not np.isfinite(x) else repr(float(x))
+    so that a spreadsheet, pandas or R reads them as numbers; empty cells where a value is undefined. Text
+    cells pass through `text` (formula injection); `thresholds` and `notes` repeat the run's threshold rule
+    and notes on each of its rows."""
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -116,16 +135,17 @@ def tidy_csv(boards, *, by_class: bool = False) -> str:
     for board in boards:
         for position, entry in enumerate(board.entries, start=1):
             low, high = entry.rank_interval or (None, None)
-            run = [board.block, position, "" if entry.rank is None else entry.rank, entry.run.name, entry.run.method,
-                   entry.run.encoder, "" if entry.run.seed is None else entry.run.seed, entry.report.n_test,
-                   entry.chance, entry.pareto, number(entry.p_first), low or "", high or ""]
+            run = [text(board.block), position, "" if entry.rank is None else entry.rank, text(entry.run.name),
+                   text(entry.run.method), text(entry.run.encoder), "" if entry.run.seed is None else entry.run.seed,
+                   entry.report.n_test, entry.chance, entry.pareto, number(entry.p_first), low or "", high or ""]
+            about = [text(thresholds_cell(entry.report)), text(" | ".join(entry.notes))]
             items = [(name, "", figure) for name, figure in entry.report.figures.items()]
             if by_class:
                 items += [(name, cls, figure) for name, per in entry.report.by_class.items()
                           for cls, figure in per.items()]
             for name, cls, figure in items:
-                writer.writerow(run + [name, cls, number(figure.value), number(figure.ci[0]), number(figure.ci[1]),
-                                       number(figure.p_value), number(figure.p_adj),
+                writer.writerow(run + [text(name), text(cls), number(figure.value), number(figure.ci[0]),
+                                       number(figure.ci[1]), number(figure.p_value), number(figure.p_adj),
                                        figure.p_at_bound if figure.p_value is not None else "", number(figure.mde),
-                                       figure.flag])
+                                       text(figure.flag)] + about)
     return buffer.getvalue()

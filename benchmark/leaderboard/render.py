@@ -108,8 +108,8 @@ def render_comparison(comparison, *, fmt: str = "table", alpha: float = 0.05) ->
         writer = csv.writer(buffer)
         writer.writerow(COMPARE_COLUMNS)
         for row in comparison.differences:
-            writer.writerow([row.figure] + [_plain(x) for x in (row.a, row.b, row.difference, *row.ci, row.p_value,
-                                                                 row.p_adj)])
+            writer.writerow([export.text(row.figure)] + [export.number(x) for x in (
+                row.a, row.b, row.difference, *row.ci, row.p_value, row.p_adj)])
         return buffer.getvalue()
     header = ["figure", comparison.a, comparison.b, "A - B [95% CI]", "p", "p (Holm)"]
     body = [[row.figure, _fixed(row.a, row.figure), _fixed(row.b, row.figure), _difference(row, alpha),
@@ -122,12 +122,6 @@ def render_comparison(comparison, *, fmt: str = "table", alpha: float = 0.05) ->
         return _markdown(parts)
     _print_rich(parts, console)
     return None
-
-
-def _plain(x) -> str:
-    import math
-
-    return "" if x is None or not math.isfinite(x) else repr(float(x))
 
 
 def _fixed(value, name: str) -> str:
