@@ -74,12 +74,11 @@ def forward_only(encoder, pixels, batch_size: int, device: str) -> tuple[float, 
 
 
 def measure(args) -> dict:
+    from benchmark.core.distributed import check_device
     from benchmark.datasets.nih import load_nih
     from benchmark.datasets.synth import write_synthetic
-    from cache.embeddings import EmbeddingStore
-    from cache.pixels import PixelStore
-    from benchmark.core.distributed import check_device
     from benchmark.pipelines.extract import extract
+    from cache.pixels import PixelStore
 
     device = check_device(args.device)
     encoder = build_encoder(args.model, device)
@@ -97,29 +96,46 @@ def measure(args) -> dict:
         pixels = PixelStore.open(PixelStore.open_or_build(
             dataset.manifest, dataset.root, size=encoder.pixel_size, resize=encoder.pixel_resize, workdir=workdir
         ).path).read_range(0, args.n)
-        forward, warm, stage, waiting, forward_cpu, stage_cpu, encoding = [], [], [], [], [], [], []
-        for _ in range(max(1, args.repeats)):
-            wall, cpu = forward_only(encoder, pixels, args.batch_size, device)
-            forward.append(wall)
-            forward_cpu.append(cpu)
-            shutil.rmtree(workdir / "stores")
-            started = time.perf_counter()
-            path = extract(encoder, dataset.manifest, dataset.root, **options)
-            warm.append(args.n / (time.perf_counter() - started))
-            timings = json.loads(EmbeddingStore.open(path).attrs["timings"])
-            stage.append(timings["embedded_rows"] / timings["embed_images_s"])
-            waiting.append(timings["loader_wait_s"] / timings["embed_images_s"])
-            encoding.append(timings["encode_calls_s"] / timings["embed_images_s"])
-            stage_cpu.append(timings["embedded_rows"] / timings["embed_images_cpu_s"])
+        rounds, path = _warm_rounds(args, encoder, pixels, dataset, options, device)
 
         started = time.perf_counter()
         extract(encoder, dataset.manifest, dataset.root, **options)
         hit_seconds = time.perf_counter() - started
         store_bytes = path.stat().st_size
+    return _summary(args, encoder, device, rounds, cold=cold, hit_seconds=hit_seconds, store_bytes=store_bytes)
+
+
+def _warm_rounds(args, encoder, pixels, dataset, options, device) -> tuple[dict, Path]:
+    """`args.repeats` rounds of (forward pass alone, the whole extraction from decoded pixels), side by side;
+    lists of throughputs and shares per round, and the store path."""
+    from benchmark.pipelines.extract import extract
+    from cache.embeddings import EmbeddingStore
+
+    rounds = {key: [] for key in ("forward", "warm", "stage", "waiting", "forward_cpu", "stage_cpu", "encoding")}
+    for _ in range(max(1, args.repeats)):
+        wall, cpu = forward_only(encoder, pixels, args.batch_size, device)
+        rounds["forward"].append(wall)
+        rounds["forward_cpu"].append(cpu)
+        shutil.rmtree(options["workdir"] / "stores")
+        started = time.perf_counter()
+        path = extract(encoder, dataset.manifest, dataset.root, **options)
+        rounds["warm"].append(args.n / (time.perf_counter() - started))
+        timings = json.loads(EmbeddingStore.open(path).attrs["timings"])
+        rounds["stage"].append(timings["embedded_rows"] / timings["embed_images_s"])
+        rounds["waiting"].append(timings["loader_wait_s"] / timings["embed_images_s"])
+        rounds["encoding"].append(timings["encode_calls_s"] / timings["embed_images_s"])
+        rounds["stage_cpu"].append(timings["embedded_rows"] / timings["embed_images_cpu_s"])
+    return rounds, path
+
+
+def _summary(args, encoder, device, rounds: dict, *, cold: float, hit_seconds: float, store_bytes: int) -> dict:
     import statistics
 
+    forward, warm, stage = rounds["forward"], rounds["warm"], rounds["stage"]
     best_forward, best_warm, best_stage = max(forward), max(warm), max(stage)
-    round_ratio = statistics.median(s / f for s, f in zip(stage, forward))
+    cpu_ratio = None
+    if args.workers == 0 and device == "cpu":
+        cpu_ratio = statistics.median(s / f for s, f in zip(rounds["stage_cpu"], rounds["forward_cpu"]))
     return {
         "model": args.model,
         "weights": encoder.weights_tag,
@@ -134,12 +150,10 @@ def measure(args) -> dict:
         "warm_pipeline_img_per_s": best_warm,
         "cold_pipeline_img_per_s": cold,
         "warm_stage_over_forward": best_stage / best_forward,
-        "warm_stage_over_forward_median_round": round_ratio,
-        "data_wait_share_of_image_stage": statistics.median(waiting),
-        "encoder_share_of_image_stage": statistics.median(encoding) if device == "cpu" else None,
-        "warm_stage_over_forward_cpu_time": (
-            statistics.median(s / f for s, f in zip(stage_cpu, forward_cpu)) if args.workers == 0 and device == "cpu" else None
-        ),
+        "warm_stage_over_forward_median_round": statistics.median(s / f for s, f in zip(stage, forward)),
+        "data_wait_share_of_image_stage": statistics.median(rounds["waiting"]),
+        "encoder_share_of_image_stage": statistics.median(rounds["encoding"]) if device == "cpu" else None,
+        "warm_stage_over_forward_cpu_time": cpu_ratio,
         "warm_over_forward": best_warm / best_forward,
         "warm_over_cold": best_warm / cold,
         "cache_hit_seconds": hit_seconds,
