@@ -81,18 +81,20 @@ def extract_members(model: str, manifest, root, *, workdir, weights=None, trust_
                     verify_content: bool = False, classes=None, progress: Progress = SILENT, **options) -> list[Path]:
     """One complete store per member of `weights` (`weights_members`), in that order; an ensemble's members are
     all checked first (`check_members`). `options` go to `benchmark.pipelines.extract.extract`."""
+    from benchmark.core.distributed import environment_rank
     from benchmark.pipelines.extract import cached_store, extract
 
     members = weights_members(weights)
+    notes = progress if environment_rank() == 0 else SILENT  # under torchrun, rank 0 speaks for all
     hits = [cached_store(model, manifest, root, workdir=workdir, weights=member, verify_content=verify_content,
                          classes=classes) for member in members]
     if len(members) > 1:
         check_members(model, members, trust_checkpoint=trust_checkpoint, cached=[hit is not None for hit in hits],
-                      progress=progress)
+                      progress=notes)
     paths = []
     for index, (member, hit) in enumerate(zip(members, hits), 1):
         if len(members) > 1:
-            progress.note(f"ensemble member {index} of {len(members)}: {member}" + (" (cache hit)" if hit else ""))
+            notes.note(f"ensemble member {index} of {len(members)}: {member}" + (" (cache hit)" if hit else ""))
         paths.append(hit or extract(model, manifest, root, workdir=workdir, weights=member,
                                     trust_checkpoint=trust_checkpoint, verify_content=verify_content,
                                     classes=classes, progress=progress, **options))
