@@ -76,10 +76,7 @@ def parse_values(values: dict, source: Source) -> Experiment:
     encoders = {key: _encoder(source, key, table) for key, table in _named(source, values, "encoders").items()}
     methods = {key: _method(source, key, table) for key, table in _named(source, values, "methods").items()}
     for method in methods.values():
-        for encoder in method.encoders or ():
-            if encoder not in encoders:
-                raise source.error(("methods", method.name, "encoders"),
-                                   f"{encoder!r} is not an encoder of this file ({', '.join(encoders)})")
+        _check_method_encoders(source, method, encoders)
     resources = {}
     given = values.get("resources", {})
     if not isinstance(given, dict):
@@ -98,6 +95,19 @@ def parse_values(values: dict, source: Source) -> Experiment:
         extract=check_table(source, ("extract",), values.get("extract", {}), schema.EXTRACT),
         leaderboard=check_table(source, ("leaderboard",), values.get("leaderboard", {}), schema.LEADERBOARD),
     )
+
+
+def _check_method_encoders(source: Source, method: MethodEntry, encoders: dict[str, EncoderEntry]) -> None:
+    """The encoders a method names are in the file; fine-tuning applies to no ensemble (one checkpoint each)."""
+    for encoder in method.encoders or ():
+        if encoder not in encoders:
+            raise source.error(("methods", method.name, "encoders"),
+                               f"{encoder!r} is not an encoder of this file ({', '.join(encoders)})")
+    for entry in encoders.values():
+        if method.kind == "finetune" and isinstance(entry.weights, tuple) and method.applies_to(entry.name):
+            raise source.error(("methods", method.name), f"fine-tuning takes one checkpoint, and {entry.name} names an "
+                               "ensemble; list the other encoders in encoders = [...] (fine-tune a member in an "
+                               "experiment of its own)")
 
 
 def _named(source: Source, values: dict, section: str) -> dict[str, Any]:
@@ -179,8 +189,20 @@ def _encoder(source: Source, name: str, table: Any) -> EncoderEntry:
         raise source.error(("encoders", name), f"unknown encoder; `bench models` lists them: {', '.join(REGISTRY)}")
     checked = check_table(source, ("encoders", name), table, schema.ENCODER)
     if checked["weights"]:
-        checked["weights"] = str(source.resolve_path(checked["weights"]))
+        checked["weights"] = _weights(source, name, checked["weights"])
     return EncoderEntry(name=name, **checked)
+
+
+def _weights(source: Source, name: str, weights) -> str | tuple[str, ...]:
+    """Checkpoint paths resolved against the file's folder ("random-init:SEED" stays as written); a list of two or
+    more: an ensemble's members."""
+    from extractors.weights import RANDOM_INIT_MEMBER
+
+    given = [weights] if isinstance(weights, str) else list(weights)
+    if not given or len(set(given)) < len(given):
+        raise source.error(("encoders", name, "weights"), "name one checkpoint, or each member of an ensemble once")
+    paths = tuple(text if text.startswith(RANDOM_INIT_MEMBER) else str(source.resolve_path(text)) for text in given)
+    return paths[0] if len(paths) == 1 else paths
 
 
 def _method(source: Source, name: str, table: Any) -> MethodEntry:

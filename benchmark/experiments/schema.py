@@ -45,6 +45,7 @@ TYPE_WORDS = {
     "integers": "a list of whole numbers",
     "numbers": "a list of numbers",
     "texts": "a list of text in quotes",
+    "text-or-texts": "text in quotes, or a list of them",
     "table": "a table",
     "options": "a table of text, number or true/false values",
 }
@@ -86,7 +87,8 @@ TASK = (
     Key("params", "table", {}, "the task's parameters, e.g. { per_class = 200, split_fractions = [0.7, 0.1, 0.2] }"),
 )
 ENCODER = (
-    Key("weights", "text", None, "checkpoint file or folder (default: $BENCH_WEIGHTS/<encoder>/, then the HF cache)"),
+    Key("weights", "text-or-texts", None, "checkpoint file or folder (default: $BENCH_WEIGHTS/<encoder>/, then the HF "
+        "cache); a list: the members of an ensemble (heads average their probabilities; no fine-tuning)"),
     Key("trust_checkpoint", "boolean", False, "allow a checkpoint that needs arbitrary unpickling"),
     Key("batch_size", "integer", None, "extraction batch size for this encoder (default: [extract] batch_size)",
         minimum=1),
@@ -195,6 +197,8 @@ def type_ok(kind: str, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == "text-or-texts":
+        return type_ok("text", value) or type_ok("texts", value)
     if kind in ("integers", "numbers", "texts"):
         return isinstance(value, list) and all(type_ok(kind[:-1], item) for item in value)
     if kind == "options":

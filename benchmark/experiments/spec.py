@@ -50,7 +50,7 @@ class TaskEntry:
 @dataclass(frozen=True)
 class EncoderEntry:
     name: str  # an encoder of `extractors.registry.REGISTRY`
-    weights: str | None = None
+    weights: str | tuple[str, ...] | None = None  # several: an ensemble's members (`benchmark.pipelines.ensemble`)
     trust_checkpoint: bool = False
     batch_size: int | None = None
 

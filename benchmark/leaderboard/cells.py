@@ -63,7 +63,13 @@ def short_label(run) -> str:
     seed = f" s{run.seed}" if run.seed is not None else ""
     record = run.record
     shift = f" {record.dataset}->{record.test_dataset}" if getattr(record, "test_dataset", None) else ""  # OOD
-    return f"{run.encoder} {run.method}{shift}{seed} ({run.name[-8:]})"
+    return f"{encoder_label(run)} {run.method}{shift}{seed} ({run.name[-8:]})"
+
+
+def encoder_label(run) -> str:
+    """The encoder, and for an ensemble of checkpoints how many members its probabilities average."""
+    members = getattr(run.record, "ensemble", None)
+    return f"{run.encoder} ensemble of {len(members)}" if members else run.encoder
 
 
 def mean_sd(summary: dict | None, places: int) -> str:

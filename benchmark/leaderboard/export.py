@@ -39,6 +39,7 @@ def run_json(entry, position: int) -> dict:
         "name": entry.run.name, "method": entry.run.method, "encoder": entry.run.encoder, "seed": entry.run.seed,
         "dataset": entry.run.record.dataset,
         "test_dataset": entry.run.record.test_dataset or entry.run.record.dataset,
+        "ensemble": [member["weights_digest"] for member in entry.run.record.ensemble] or None,
         "n_test": report.n_test, "n_patients": report.n_patients, "position": position, "rank": entry.rank,
         "below_chance": entry.chance, "chance_level": chance_level(report), "pareto": entry.pareto,
         "p_first": entry.p_first, "rank_interval": list(entry.rank_interval) if entry.rank_interval else None,

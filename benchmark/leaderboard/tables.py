@@ -28,8 +28,8 @@ def main_table(board: Leaderboard, *, alpha: float, compact: bool) -> tuple[list
             row = [cells.rank_cell(entry), cells.short_label(entry.run), str(entry.report.n_test)] + ranks
         else:
             seed = "" if entry.run.seed is None else str(entry.run.seed)
-            row = [cells.rank_cell(entry)] + ranks + [entry.run.name, entry.run.method, entry.run.encoder, seed,
-                                                      str(entry.report.n_test)]
+            about = [entry.run.name, entry.run.method, cells.encoder_label(entry.run), seed, str(entry.report.n_test)]
+            row = [cells.rank_cell(entry)] + ranks + about
         row += [cells.format_figure(entry.report.figures.get(n), alpha=alpha, compact=compact, name=n) for n in figures]
         body.append(row)
     return header, body
