@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "benchmark.commands.runs",
     "benchmark.commands.finetune",
     "benchmark.commands.leaderboard",
+    "benchmark.commands.report",
     "benchmark.commands.run",
     "benchmark.commands.demo",
     "benchmark.commands.perf",
