@@ -75,15 +75,15 @@ def run(args) -> int:
     from benchmark.commands.report_sources import document_for
     from benchmark.core.errors import BenchError
     from benchmark.report import write_report
-    from benchmark.ui import RichProgress, console, err_console
+    from benchmark.ui import console, err_console
 
     if not (args.task or args.experiment or args.predictions):
         raise BenchError(ERR_SOURCE)
     options = report_options(args)
-    document, out, notes = document_for(args, argv=sys.argv[1:] or ["report"])
+    document, out, notes = document_for(args, argv=getattr(args, "argv", None) or sys.argv[1:] or ["report"])
     for note in notes:
         err_console.print(f"[yellow]note[/] {note}", highlight=False)
-    result = write_report(document, out, options, against=args.against, progress=RichProgress(enabled=False))
+    result = write_report(document, out, options, against=args.against)
     drawn = [f.spec.name for f in result.figures if not f.missing]
     console.print(f"report: {result.page}", highlight=False, soft_wrap=True)
     console.print(f"  {len(drawn)} figures ({', '.join(drawn)}) in {result.draw_seconds:.1f} s, {len(result.tables)} "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.report.figures import common
-from benchmark.report.style import new_figure
+from benchmark.report.style import GREY, new_figure
 
 WORST = "worst_group_utility"
 
@@ -61,15 +61,29 @@ def draw(data, options):
         line, = ax.plot(xs, ys, color="black", linewidth=1.1, linestyle="-", marker="o", ms=11, mfc="none",
                         mew=0.9, zorder=2, label="Pareto front")
         line.set_gid("pareto-front")
-    common.reference_line(ax, data.chance, gid="chance-x", label=f"chance ({data.chance:.2f})")
-    if y_name == WORST:
-        common.reference_line(ax, data.chance, vertical=False, gid="chance-y")
-    elif common.is_signed(y_name):
+    _chance_lines(ax, data.chance, y_name)
+    if common.is_signed(y_name):
         common.reference_line(ax, 0.0, vertical=False, gid="zero-y", style="--")
     ax.set_xlabel(common.figure_label(data, "utility"))
     ax.set_ylabel(common.figure_label(data, y_name))
     _legends(figure, ax, palette)
     return figure
+
+
+def _chance_lines(ax, chance: float, y_name: str) -> None:
+    """Dotted lines at chance where they fall near the runs; a note where they would squeeze the runs into a
+    corner (every run far above chance)."""
+    ax.autoscale_view()
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    near_x = chance >= x_low - 0.25 * (x_high - x_low)
+    near_y = y_name == WORST and chance >= y_low - 0.25 * (y_high - y_low)
+    if near_x:
+        common.reference_line(ax, chance, gid="chance-x", label=f"chance ({chance:.2f})")
+    if near_y:
+        common.reference_line(ax, chance, vertical=False, gid="chance-y")
+    if not near_x or (y_name == WORST and not near_y):
+        ax.text(0.01, 0.01, f"chance ({chance:.2f}) lies beyond the lower left corner", transform=ax.transAxes,
+                fontsize=7, color=GREY, gid="chance-note")
 
 
 def _legends(figure, ax, palette) -> None:
