@@ -52,3 +52,16 @@ def check_the_report(out: str, workdir, capsys, tmp_path) -> None:
     board = json.loads((workdir / "experiments" / name / "leaderboard" / "nih6x200.json").read_text())
     data = json.loads((again / "report-data.json").read_text())
     assert data["leaderboard"]["runs"] == board["runs"]  # the same numbers: evaluated once, by the leaderboard job
+
+    changed = tmp_path / "changed"  # another evaluation option: evaluated again, with the experiment's others
+    assert cli.main(["report", "--experiment", name, "--n-boot", "30", "--out", str(changed), "--formats", "svg"]) == 0
+    assert "using the evaluation" not in capsys.readouterr().err
+    ranking = json.loads((changed / "report-data.json").read_text())["leaderboard"]["ranking"]
+    assert (ranking["n_boot"], ranking["n_perm"]) == (30, board["ranking"]["n_perm"])
+
+    by_task = tmp_path / "by-task"  # the runs of a task in the workdir: the registered dataset is the demo's phantoms
+    assert cli.main(["report", "--task", "nih6x200", "--out", str(by_task), "--n-boot", "20", "--n-perm", "0",
+                     "--formats", "svg"]) == 0
+    provenance = json.loads((by_task / "report-data.json").read_text())["provenance"]
+    assert provenance["synthetic_datasets"] == ["nih"] and len(provenance["random_weights"]) == len(board["runs"])
+    assert "SYNTHETIC DATA" in (by_task / "report.html").read_text()

@@ -136,6 +136,8 @@ def test_rank_uncertainty_draws_the_leaderboards_intervals(multi):
     segments = [tuple(np.asarray(s)[:, 0]) for s in intervals.get_segments()]
     ranked = [run for run in document["leaderboard"]["runs"] if run["rank"] is not None]
     assert segments == [tuple(map(float, run["rank_interval"])) for run in ranked]
+    widths = [patch.get_width() for patch in figure.axes[1].patches]
+    assert widths == pytest.approx([run["p_first"] for run in ranked]) and sum(widths) == pytest.approx(1.0)
 
 
 def test_seeds_show_mean_and_sd_over_the_repeats(multi):

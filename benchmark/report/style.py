@@ -107,6 +107,6 @@ def save(figure, folder: Path, name: str, formats=FORMATS) -> dict[str, Path]:
     for fmt in formats:
         path = folder / f"{name}.{fmt}"
         figure.savefig(path, format=fmt, metadata=metadata[fmt], **extra.get(fmt, {}))
-        figure.set_layout_engine("none")
+        figure.set_layout_engine(None)  # the positions stay; "none" would still make every save draw twice
         paths[fmt] = path
     return paths

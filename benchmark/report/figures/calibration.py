@@ -39,7 +39,7 @@ def draw(data, options):
     curves = data.curves
     run = data.run(curves["run"])
     attributes = _attributes(curves)
-    figure = new_figure(3.2 * len(attributes) + 0.4, 6.4)
+    figure = new_figure(2.7 * len(attributes) + 0.4, 5.8)
     axes = figure.subplots(2, len(attributes), squeeze=False)
     overall = next((g for g in curves["groups"] if g["attribute"] == "overall"), None)
     for column, attribute in enumerate(attributes):

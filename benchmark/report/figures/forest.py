@@ -29,7 +29,7 @@ def draw(data, options):
     runs, _ = common.shown_runs(data, options.max_runs)
     n_rows = math.ceil(len(runs) / COLUMNS)
     groups = max(len(rows_of(run)) for run in runs)
-    figure = new_figure(3.1 * min(COLUMNS, len(runs)) + 0.6, n_rows * (0.22 * groups + 1.0) + 0.4)
+    figure = new_figure(2.6 * min(COLUMNS, len(runs)) + 0.6, n_rows * (0.2 * groups + 0.9) + 0.4)
     axes = figure.subplots(n_rows, min(COLUMNS, len(runs)), squeeze=False, sharex=True)
     attributes = data.attributes()
     for index, run in enumerate(runs):

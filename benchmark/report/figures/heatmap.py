@@ -13,6 +13,8 @@ import numpy as np
 from benchmark.report.figures import common
 from benchmark.report.style import SEQUENTIAL_DIVERGING, new_figure
 
+STACK_FROM_CLASSES = 6
+
 
 def attributes(data, metric: str) -> list[str]:
     """The attributes with exactly two groups that have per-class differences of `metric`."""
@@ -57,9 +59,14 @@ def cells(data, options) -> dict:
 def draw(data, options):
     table = cells(data, options)
     n_runs = len(next(iter(table.values()))[0])
-    limit = max(0.05, float(np.nanmax([np.nanmax(np.abs(v)) if np.isfinite(v).any() else 0 for _, v, _ in table.values()])))
-    figure = new_figure(min(3.0 + 0.75 * len(data.classes), 9.5) * len(table) / 1.6 + 1.2, 0.32 * n_runs + 1.8)
-    axes = figure.subplots(1, len(table), squeeze=False, sharey=True)[0]
+    finite = np.concatenate([np.abs(values[np.isfinite(values)]) for _, values, _ in table.values()])
+    limit = max(0.05, float(finite.max()) if finite.size else 0.0)  # one symmetric colour scale for every panel
+    stacked = len(data.classes) > STACK_FROM_CLASSES  # many classes: the panels one above the other
+    panel = (2.0 + 0.48 * len(data.classes), 0.3 * n_runs + 0.9)
+    size = (panel[0] + 1.0, panel[1] * len(table) + 0.9) if stacked else (panel[0] * len(table) + 1.0, panel[1] + 0.9)
+    figure = new_figure(*size)
+    axes = figure.subplots(len(table) if stacked else 1, 1 if stacked else len(table), squeeze=False,
+                           sharey=not stacked, sharex=stacked).reshape(-1)
     image = None
     for ax, (attribute, (runs, values, significant)) in zip(axes, table.items()):
         image = ax.imshow(values, cmap=SEQUENTIAL_DIVERGING, vmin=-limit, vmax=limit, aspect="auto")

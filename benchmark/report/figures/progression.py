@@ -43,7 +43,7 @@ def draw(data, options):
     palette = common.palette_of(data)
     columns = min(COLUMNS, len(names))
     rows = math.ceil(len(names) / columns)
-    figure = new_figure(2.6 * columns + 1.6, 2.3 * rows + 0.4)
+    figure = new_figure(2.1 * columns + 1.4, 2.0 * rows + 0.4)
     axes = figure.subplots(rows, columns, squeeze=False)
     width = 0.5 / max(1, len(palette.encoders))
     for index, name in enumerate(names):

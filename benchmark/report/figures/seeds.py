@@ -25,7 +25,7 @@ def draw(data, options):
     groups = seed_groups(data)
     names = shown(data)
     palette = common.palette_of(data)
-    figure = new_figure(2.4 * len(names) + 2.2, 0.3 * len(groups) + 1.4)
+    figure = new_figure(2.0 * len(names) + 2.0, 0.28 * len(groups) + 1.3)
     axes = figure.subplots(1, len(names), squeeze=False, sharey=True)[0]
     for ax, name in zip(axes, names):
         _panel(ax, name, groups, palette)
