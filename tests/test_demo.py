@@ -65,3 +65,4 @@ def check_the_report(out: str, workdir, capsys, tmp_path) -> None:
     provenance = json.loads((by_task / "report-data.json").read_text())["provenance"]
     assert provenance["synthetic_datasets"] == ["nih"] and len(provenance["random_weights"]) == len(board["runs"])
     assert "SYNTHETIC DATA" in (by_task / "report.html").read_text()
+    capsys.readouterr()

@@ -97,3 +97,18 @@ def test_the_synthetic_marker_is_the_one_the_generators_write():
     from benchmark.report.provenance import SYNTHETIC_MARKER
 
     assert SYNTHETIC_MARKER == EFFECTS_NAME
+
+
+def test_files_without_groups_get_a_report_that_says_which_figures_need_them(tmp_path, capsys):
+    specs = []
+    for name, seed in (("a", 1), ("b", 2)):
+        path = tmp_path / f"{name}.csv"
+        prediction_frame(seed).drop(["sex", "age"]).write_csv(path)
+        specs += ["--predictions", f"{name}={path}"]
+    out = tmp_path / "report"
+    assert main(["report", *specs, "--out", str(out), "--rank-by", "utility", "--formats", "svg", *FAST]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    for name in ("plane", "forest", "heatmap", "seeds"):
+        assert f"figure {name} left out" in printed
+    assert (out / "figures" / "calibration.svg").is_file() and (out / "figures" / "progression.svg").is_file()
+    assert (out / "report.html").read_text().count('data-missing="true"') == 4

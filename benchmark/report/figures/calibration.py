@@ -18,13 +18,17 @@ def needs(data, options) -> str | None:
     curves = data.curves
     if not curves or not curves.get("groups"):
         return "no curves were collected for this report"
-    if not any(group["attribute"] != "overall" for group in curves["groups"]):
-        return "the chosen run has no groups"
     return None
 
 
 def _attributes(curves) -> list[str]:
-    return list(dict.fromkeys(g["attribute"] for g in curves["groups"] if g["attribute"] != "overall"))[:MAX_ATTRIBUTES]
+    """The attributes drawn (at most MAX_ATTRIBUTES); without groups, the whole test set alone."""
+    found = list(dict.fromkeys(g["attribute"] for g in curves["groups"] if g["attribute"] != "overall"))
+    return found[:MAX_ATTRIBUTES] or ["overall"]
+
+
+def _by(attribute: str) -> str:
+    return "(all test images; no groups)" if attribute == "overall" else f"by {attribute.replace('_', '×')}"
 
 
 def _estimate_text(run, attribute: str, level: str, metric: str, places: int) -> str:
@@ -39,9 +43,10 @@ def draw(data, options):
     curves = data.curves
     run = data.run(curves["run"])
     attributes = _attributes(curves)
-    figure = new_figure(2.7 * len(attributes) + 0.4, 5.8)
+    figure = new_figure(max(4.4, 2.7 * len(attributes) + 0.4), 5.8)
     axes = figure.subplots(2, len(attributes), squeeze=False)
     overall = next((g for g in curves["groups"] if g["attribute"] == "overall"), None)
+    overall = None if attributes == ["overall"] else overall  # drawn as the one group, not as the grey reference
     for column, attribute in enumerate(attributes):
         groups = [g for g in curves["groups"] if g["attribute"] == attribute]
         _reliability(axes[0][column], run, attribute, groups, overall, curves)
@@ -64,7 +69,7 @@ def _reliability(ax, run, attribute, groups, overall, curves) -> None:
         line.set_gid(f"reliability-{common.slug(attribute)}-{common.slug(group['level'])}")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"mean predicted probability ({curves['channels']})",
            ylabel="observed frequency (share right)")
-    ax.set_title(f"reliability by {attribute.replace('_', '×')}", fontsize=8.5)
+    ax.set_title(f"reliability {_by(attribute)}", fontsize=8.5)
     ax.legend(loc="upper left", fontsize=6.5, frameon=True, framealpha=0.85, edgecolor="none")
 
 
@@ -82,7 +87,7 @@ def _roc(ax, run, attribute, groups, overall, curves) -> None:
                         label=f"{group['level']}: AUC {auc}")
         line.set_gid(f"roc-{common.slug(attribute)}-{common.slug(group['level'])}")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate (0–1)", ylabel="true positive rate (0–1)")
-    ax.set_title(f"macro-average ROC by {attribute.replace('_', '×')}", fontsize=8.5)
+    ax.set_title(f"macro-average ROC {_by(attribute)}", fontsize=8.5)
     ax.legend(loc="lower right", fontsize=6.5, frameon=True, framealpha=0.85, edgecolor="none")
 
 
