@@ -205,3 +205,13 @@ def test_the_palette_is_colour_blind_safe_and_tells_runs_apart_without_colour():
     palette = Palette([f"e{i}" for i in range(8)], [f"m{i}" for i in range(len(MARKERS))])
     assert len({str(palette.line(e)) for e in palette.encoders}) == len(LINE_STYLES) == 8
     assert len({palette.marker(m) for m in palette.methods}) == len(MARKERS)
+
+
+def test_figures_drawn_in_worker_processes_are_the_same_files(single, tmp_path):
+    from benchmark.report.figures import render
+
+    data, _ = single
+    options = ReportOptions(formats=("svg",))
+    alone = {r.spec.name: r.svg for r in render(data, options, tmp_path / "one", workers=1)}
+    shared = {r.spec.name: r.svg for r in render(data, options, tmp_path / "two", workers=2)}
+    assert alone == shared and len(alone) == 7

@@ -47,13 +47,20 @@ class Rendered:
     seconds: float = 0.0
 
 
+WORKER_PRELOAD = ["numpy", "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.backends.backend_svg",
+                  "matplotlib.backends.backend_pdf", "benchmark.report.figures"]
 PARALLEL_FROM_RUNS = 24
-"""Reports of this many runs or more draw their figures in several processes (one per core, at most 4): starting
-a process costs about a second, which only a large report wins back."""
+"""Reports of this many runs or more draw their figures in several processes (one per idle core, at most 4):
+starting them costs about two CPU seconds, which only a large report on idle cores wins back."""
 
 
 def default_workers(data) -> int:
-    return min(os.cpu_count() or 1, 4) if len(data.runs) >= PARALLEL_FROM_RUNS else 1
+    """1 for a small report; else the cores not busy with other work (1-minute load average), at most 4."""
+    if len(data.runs) < PARALLEL_FROM_RUNS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(4, int(cores - busy + 0.5)))
 
 
 def draw_one(data, options, folder: Path, spec: FigureSpec) -> Rendered:
@@ -100,7 +107,8 @@ def _render_in_processes(data, options, folder: Path, specs, workers: int) -> di
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads (polars)
+    context = multiprocessing.get_context("forkserver")  # never fork this process (polars runs threads in it)
+    context.set_forkserver_preload(WORKER_PRELOAD)  # imported once by the server, shared by the workers it forks
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(data.document, options, folder)) as pool:
         futures = {spec.name: pool.submit(_draw_in_worker, spec.name) for spec in specs}
