@@ -68,7 +68,8 @@ def _strict_range(values: np.ndarray, axis: int) -> np.ndarray:
 
 
 def difference(values: np.ndarray) -> np.ndarray:
-    """[B] "diff over g" of [B, G] values: second - first with two groups, max - min with more."""
+    """[B] (or [B, C]) "diff over g" of [B, G] (or [B, G, C]) values: second - first with two groups, max - min
+    with more."""
     if values.shape[1] == 2:
         return values[:, 1] - values[:, 0]
     return _strict_range(values, 1)
@@ -167,6 +168,8 @@ def _attribute_figures(metrics, index, attr, classes, seed_exact, figures, by_cl
     figures[f"es_auc_{attr}"] = nanmean(auc_all / (1.0 + spread), axis=1)
     figures[f"tpr_disparity_{attr}"] = nanreduce(tpr_range, axis=1, reducer=np.max)
     by_class[f"tpr_gap_{attr}"] = tpr_range
+    by_class[f"f1_diff_{attr}"] = difference(per["f1"][:, groups])  # per class: the report's disease x group map
+    by_class[f"auc_diff_{attr}"] = difference(per["auc"][:, groups])
     if NO_FINDING in classes:
         c = list(classes).index(NO_FINDING)
         figures[f"underdiagnosis_gap_{attr}"] = difference(fpr[:, :, c])

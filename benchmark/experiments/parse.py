@@ -94,6 +94,7 @@ def parse_values(values: dict, source: Source) -> Experiment:
         encoders=encoders, methods=methods, seeds=_seeds(source, values.get("seeds", {})), resources=resources,
         extract=check_table(source, ("extract",), values.get("extract", {}), schema.EXTRACT),
         leaderboard=check_table(source, ("leaderboard",), values.get("leaderboard", {}), schema.LEADERBOARD),
+        report=_report(source, values.get("report", {})),
     )
 
 
@@ -108,6 +109,14 @@ def _check_method_encoders(source: Source, method: MethodEntry, encoders: dict[s
             raise source.error(("methods", method.name), f"fine-tuning takes one checkpoint, and {entry.name} names an "
                                "ensemble; list the other encoders in encoders = [...] (fine-tune a member in an "
                                "experiment of its own)")
+
+
+def _report(source: Source, table) -> dict:
+    checked = check_table(source, ("report",), table, schema.REPORT)
+    unknown = [fmt for fmt in checked["formats"] if fmt not in ("svg", "png", "pdf")]
+    if unknown:
+        raise source.error(("report", "formats"), f"unknown format {unknown[0]!r}; choose from svg, png, pdf")
+    return checked
 
 
 def _named(source: Source, values: dict, section: str) -> dict[str, Any]:

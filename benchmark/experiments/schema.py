@@ -18,7 +18,7 @@ REQUIRED = object()
 """The default of a key that must be given."""
 
 EXECUTORS = ("local", "slurm", "submitit-local")
-STAGES = ("dataset", "extract", "heads", "finetune", "leaderboard")
+STAGES = ("dataset", "extract", "heads", "finetune", "leaderboard", "report")
 GPU_STAGES = ("extract", "finetune")
 """Stages that may ask for GPUs; with several (on Slurm) they run under torchrun, one process per GPU."""
 DATASET_ADAPTERS = ("nih", "chexpert", "mimic", "nih-synthetic")
@@ -145,7 +145,15 @@ LEADERBOARD = (
     Key("min_group_size", "integer", 30, "flag figures from smaller groups", minimum=0),
     Key("seed_exact", "boolean", False, "reproduce the seed study's code slips"),
 )
-TOP_LEVEL = ("experiment", "datasets", "tasks", "encoders", "methods", "seeds", "resources", "extract", "leaderboard")
+REPORT = (
+    Key("plane_y", "text", "worst_group_utility", "y of the utility-fairness plane (worst_group_utility or a gap)"),
+    Key("heatmap", "text", "f1", "per-class metric of the disease x group heatmap", choices=("f1", "auc")),
+    Key("max_runs", "integer", 12, "runs shown in the per-run figures (forest plot, heatmap)", minimum=1),
+    Key("formats", "texts", ["svg", "png", "pdf"], "figure files to write (svg, png, pdf; the page inlines svg)"),
+)
+"""`bench report`'s options for the report job (the evaluation's are [leaderboard]'s)."""
+TOP_LEVEL = ("experiment", "datasets", "tasks", "encoders", "methods", "seeds", "resources", "extract", "leaderboard",
+             "report")
 
 
 class Source:

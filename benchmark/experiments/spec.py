@@ -96,6 +96,7 @@ class Experiment:
     resources: dict[str, Resources]
     extract: dict
     leaderboard: dict
+    report: dict = field(default_factory=dict)
 
     def methods_of(self, kind: str, encoder: str) -> list[MethodEntry]:
         return [method for method in self.methods.values() if method.kind == kind and method.applies_to(encoder)]

@@ -1,7 +1,8 @@
 """leaderboard/<task>: rank the runs the plan made or reused for the task (`bench leaderboard --task T
 --experiment NAME`). It lists them in `runs/<task>.json` (what `--experiment` selects) and writes the table
-as text, Markdown and JSON under `leaderboard/`. Done when those files rank exactly these runs with these
-options."""
+as text, Markdown and JSON under `leaderboard/`, and the report's data from the same evaluation
+(`<task>.report.json`, `benchmark.report.collect`: the report job draws from it without evaluating again).
+Done when those files rank exactly these runs with these options."""
 
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ def members(job, ctx) -> list[dict]:
 def _paths(job, ctx) -> dict:
     folder, task = ctx.folder.leaderboard_dir, job.payload["task"]
     return {kind: folder / f"{task}.{kind}" for kind in ("txt", "md", "json")} | {
-        "identity": folder / f"{task}.identity.json"}
+        "identity": folder / f"{task}.identity.json", "report": report_data_path(ctx, task)}
+
+
+def report_data_path(ctx, task: str):
+    return ctx.folder.leaderboard_dir / f"{task}.report.json"
 
 
 def _identity(job, runs: list[dict]) -> str:
@@ -48,6 +53,7 @@ def run(job, ctx) -> dict:
     from rich.console import Console
 
     import benchmark.leaderboard as leaderboard
+    from benchmark.report.data import report_document
 
     payload, runs = job.payload, members(job, ctx)
     task, options = payload["task"], dict(payload["options"])
@@ -68,5 +74,8 @@ def run(job, ctx) -> dict:
     table = recorder.export_text()
     write_text(paths["txt"], table)
     print(table)
+    command = f"bench run {ctx.folder.source_copy} (experiment {payload['experiment']})"
+    document = report_document(board, ranked_runs, workdir=ctx.workdir, command=command, title=f"cxr-fairbench report: {task} (experiment {payload['experiment']})")
+    write_text(paths["report"], json.dumps(document))
     write_json(paths["identity"], {"identity": _identity(job, runs), "runs": runs})
     return {"table": str(paths["txt"]), "json": str(paths["json"])}
