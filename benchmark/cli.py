@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "benchmark.commands.tradeoff",
     "benchmark.commands.probe",
     "benchmark.commands.prompt_sensitivity",
+    "benchmark.commands.report",
     "benchmark.commands.run",
     "benchmark.commands.demo",
     "benchmark.commands.perf",
@@ -73,6 +74,7 @@ def dispatch(argv: list[str], *, raise_errors: bool = False) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for provenance (bench report)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -228,10 +228,11 @@ def find_stores(workdir: Path, model: str, manifest_digest: str, *, weights_dige
         )
     weights = {attrs.get("weights_digest") for _, _, attrs in candidates}
     if len(weights) > 1:
-        listing = "; ".join(f"{path.name}: weights {attrs.get('weights_tag')}" for _, path, attrs in candidates)
+        listing = "; ".join(f"{path.name}: weights {attrs.get('weights_tag')} ({str(attrs.get('weights_digest'))[:16]})"
+                            for _, path, attrs in candidates)
         raise BenchError(
             f"several embedding stores of {model!r} over this dataset were made with different weights ({listing}); "
-            "say which weights to use (pass the weights digest / --weights)."
+            "say which weights to use (--weights FILE or --weights-digest DIGEST; several for their ensemble)."
         )
     candidates.sort(key=lambda item: item[0], reverse=True)
     return [path for _, path, _ in candidates]

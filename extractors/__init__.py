@@ -51,18 +51,36 @@ def load_encoder(
 ) -> "Encoder":
     """Build the registered encoder `name`, frozen and in eval mode, on `device`.
 
-    Tiny variants are random-initialised (deterministically) unless `weights` is given; official
-    variants need their checkpoint (a BenchError says which file and where its authors publish it).
+    Tiny variants are random-initialised (deterministically) unless `weights` is given (a file, or
+    "random-init:SEED" for another seed); official variants need their checkpoint (a BenchError says which
+    file and where its authors publish it).
     """
     from extractors.registry import get_spec
+    from extractors.weights import random_init_member
 
     spec = get_spec(name)
+    seeded = random_init_member(spec, weights)
     checkpoint = None
-    if weights is not None or spec.variant != "tiny":
+    if seeded is not None:
+        spec = seeded[0]
+    elif weights is not None or spec.variant != "tiny":
         checkpoint = load_checkpoint(spec, weights, trust_checkpoint=trust_checkpoint)
     adapter = importlib.import_module(f"extractors.families.{spec.family}")
     encoder = adapter.build(spec, checkpoint, device)
+    if seeded is not None:
+        encoder.weights_digest = seeded[1]  # the seed tells this random initialisation from the registered one
     return encoder.freeze()
 
 
-__all__ = ["Checkpoint", "load_checkpoint", "load_encoder"]
+def encoder_spec(name: str, weights=None):
+    """The spec `load_encoder(name, weights=weights)` builds: the registered one, or for "random-init:SEED" the
+    tiny variant with that seed (no model is built, no torch imported)."""
+    from extractors.registry import get_spec
+    from extractors.weights import random_init_member
+
+    spec = get_spec(name)
+    seeded = random_init_member(spec, weights)
+    return spec if seeded is None else seeded[0]
+
+
+__all__ = ["Checkpoint", "encoder_spec", "load_checkpoint", "load_encoder"]

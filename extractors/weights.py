@@ -18,6 +18,7 @@ digests are verified. `strict_load` lists missing, unexpected and mis-shaped key
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -172,6 +173,29 @@ def resolve_weights(spec: EncoderSpec, explicit: str | os.PathLike | None = None
     if found is None:
         raise BenchError(missing_weights_message(spec, explicit))
     return found
+
+
+RANDOM_INIT_MEMBER = "random-init:"
+"""`--weights random-init:SEED` (tiny variants only): a random initialisation with that seed instead of a file, e.g.
+the members of a tiny ensemble."""
+
+
+def random_init_member(spec: EncoderSpec, weights) -> tuple[EncoderSpec, str] | None:
+    """For `weights` written "random-init:SEED": (the spec with that init seed, its weights digest: "random-init"
+    for the registered seed, else "random-init:SEED"); None for any other weights. Tiny variants only."""
+    if not isinstance(weights, str) or not weights.startswith(RANDOM_INIT_MEMBER):
+        return None
+    if spec.variant != "tiny":
+        raise BenchError(f"--weights {weights}: a random initialisation stands in for tiny-* encoders only; "
+                         f"{spec.name!r} needs its published checkpoint (`bench models`).")
+    try:
+        seed = int(weights[len(RANDOM_INIT_MEMBER):])
+    except ValueError:
+        raise BenchError(f"--weights {weights}: the seed after {RANDOM_INIT_MEMBER!r} must be a whole number, "
+                         f"e.g. {RANDOM_INIT_MEMBER}7.") from None
+    if seed == spec.init_seed:
+        return spec, "random-init"
+    return dataclasses.replace(spec, init_seed=seed), f"{RANDOM_INIT_MEMBER}{seed}"
 
 
 def sha256_of(path: str | os.PathLike) -> str:

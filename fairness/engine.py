@@ -17,16 +17,24 @@ elsewhere), in chunks so memory stays bounded.
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from fairness.inputs import check_inputs, patient_codes, resolve_groups
 from fairness.multitest import adjust_p_values
 from fairness.passes import PreparedRun, ResamplingPlan, bootstrap_pass, permutation_tests, point_pass
 from fairness.report import FairnessReport
-from fairness.tables import class_table, figure_table, group_table
+from fairness.reweight import prevalence_weights
+from fairness.tables import Limits, class_table, figure_table, group_table
 from fairness.thresholds import Thresholds, choose_thresholds, decide
 
 DEFAULT_ATTRIBUTES = ("sex", "age", "sex_age")
 BOOTSTRAP = "patient-clustered, stratified by the first image's group cell, percentile CI"
+REPLICATE_THREADS = 1
+"""BLAS threads of the replicate passes: their matrix products are many and mid-sized ([features, units] x
+[units, replicates]); on a 2-core machine shared with other work, two BLAS threads made them about twice as
+slow as one (measured with `bench perf fairness`), so they run on one; several runs can run side by side."""
+PERMUTATION = "patients shuffled within strata of label vector and the other attributes (prevalence-aware)"
+PERMUTATION_MARGINAL = "patients shuffled among all patients (not prevalence-aware)"
 
 __all__ = ["DEFAULT_ATTRIBUTES", "ResamplingPlan", "evaluate"]
 
@@ -61,11 +69,14 @@ def evaluate(
     confidence: float = 0.95,
     correction: str = "holm",
     min_group_size: int = 30,
+    min_positives: int = 20,
     seed: int = 0,
     seed_exact: bool = False,
     auc_bins: int | None = 512,
     plan: ResamplingPlan | None = None,
     tested_figures=None,
+    stratify_permutations: bool = True,
+    reweight_prevalence: bool = False,
 ) -> FairnessReport:
     """Evaluate one run's test predictions (see the module docstring and `fairness.registry`).
 
@@ -77,6 +88,12 @@ def evaluate(
     `tested_figures`: names of the figures to test by permutation (None: every tested figure).
     `columns`: other group attributes (e.g. race, insurance), name -> one value per image (None: unknown, never a
     group); a column given as None has no values at all, and its attributes are left out like missing sex / age.
+    `stratify_permutations`: shuffle the attribute within strata of labels and the other attributes
+    (default; `fairness.resampling`); False shuffles it among all patients (ignores case mix).
+    `min_group_size`, `min_positives`: flag figures from groups with fewer images, or with a class with
+    fewer positives (or negatives), than these.
+    `reweight_prevalence`: weight the test images so that every group has the test set's prevalence before
+    any figure is computed (`fairness.reweight`).
     """
     classes = tuple(classes)
     y, p = check_inputs(y_test, p_test, kind, classes)
@@ -85,25 +102,32 @@ def evaluate(
     choice = resolve_groups(y.shape[0], sex=sex, age=age, columns=columns, attributes=attributes,
                             age_bins=age_bins, seed_exact=seed_exact)
     patients = patient_codes(patient_ids, y.shape[0])
+    reweighting = prevalence_weights(y, choice.groups, kind, classes) if reweight_prevalence else None
     run = PreparedRun(y=y, p=p, decisions=decide(p, thresholds), groups=choice.groups,
                       patient_index=patients.index, n_patients=patients.count, kind=kind, classes=classes,
-                      attributes=choice.attributes, seed_exact=seed_exact)
+                      attributes=choice.attributes, seed_exact=seed_exact, reweighting=reweighting,
+                      stratify_permutations=stratify_permutations)
 
     point = point_pass(run, auc_bins)
-    boot = bootstrap_pass(run, point, n_boot=n_boot, seed=seed, auc_bins=auc_bins, plan=plan)
-    p_values, adjusted = _tests(run, point, n_perm=n_perm, seed=seed, auc_bins=auc_bins, tested=tested_figures,
-                                correction=correction)
+    with threadpool_limits(limits=REPLICATE_THREADS, user_api="blas"):
+        boot = bootstrap_pass(run, point, n_boot=n_boot, seed=seed, auc_bins=auc_bins, plan=plan)
+        p_values, adjusted = _tests(run, point, n_perm=n_perm, seed=seed, auc_bins=auc_bins, tested=tested_figures,
+                                    correction=correction)
     options = {
         "attributes": choice.attributes, "attributes_without_values": choice.unavailable,
         "age_bins": age_bins if isinstance(age_bins, str) else list(age_bins), "n_boot": n_boot, "n_perm": n_perm,
-        "confidence": confidence, "correction": correction, "min_group_size": min_group_size, "seed": seed,
-        "seed_exact": seed_exact, "auc_bins": auc_bins, "patients": patients.note, "bootstrap": BOOTSTRAP,
+        "confidence": confidence, "correction": correction, "min_group_size": min_group_size,
+        "min_positives": min_positives, "seed": seed, "seed_exact": seed_exact, "auc_bins": auc_bins,
+        "patients": patients.note, "bootstrap": BOOTSTRAP, "worst_group_over": run.index.cells,
+        "permutation": PERMUTATION if stratify_permutations else PERMUTATION_MARGINAL,
+        "reweighted": reweight_prevalence, "not_reweighted": list(reweighting.unmatched) if reweighting else [],
     }
+    limits = Limits(min_group_size, min_positives)
     return FairnessReport(
-        figures=figure_table(run, point, boot, p_values, adjusted, confidence=confidence,
-                             min_group_size=min_group_size),
+        figures=figure_table(run, point, boot, p_values, adjusted, confidence=confidence, limits=limits,
+                             n_perm=n_perm),
         by_class=class_table(run, point, boot, confidence=confidence),
-        groups=group_table(run, point, boot, confidence=confidence, min_group_size=min_group_size),
+        groups=group_table(run, point, boot, confidence=confidence, limits=limits),
         thresholds=thresholds, classes=classes, kind=kind, n_test=y.shape[0], n_patients=patients.count,
         options=options, resampling_key=boot.resampling_key,
     )

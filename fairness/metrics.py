@@ -7,8 +7,13 @@ for a single-label task the decision is the arg-max class):
     TPR = TP / P        FNR = FN / P        FPR = FP / N        TNR = TN / N
     precision = TP / (TP + FP)              selection rate = (TP + FP) / n
     F1 = 2 TP / (2 TP + FP + FN)            accuracy_c = (TP + TN) / n
-    ECE = sum over 10 equal-width probability bins of |sum (p - y)| / n   (= sum_b n_b/n |mean p - mean y|)
-    AUC = weighted Mann-Whitney U / (P x N), ties counting one half
+    Brier = sum (p - y)^2 / n             AUC = weighted Mann-Whitney U / (P x N), ties counting one half
+
+Per group (not per class): balanced accuracy (single-label: mean_c TPR_c, scikit-learn's
+`balanced_accuracy_score`; multi-label: mean_c (TPR_c + TNR_c) / 2), the calibration errors of
+`fairness.calibration` (`ece`: debiased squared l2 error over equal-mass bins, `ece_binned`: 10 equal-width
+bins; both the mean over the calibration channels), and the task's utility (`utility`: macro AUC for
+multi-label and binary tasks, balanced accuracy for single-label tasks).
 
 Group accuracy is the share of images whose decision is right in every class: for a single-label task the
 arg-max accuracy; for a multi-label task the exact-match (subset) accuracy as scikit-learn computes it.
@@ -22,10 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fairness.stats import N_BINS, AtomStats
+from fairness import calibration
+from fairness.stats import AtomStats
 
-PER_CLASS = ("auc", "accuracy", "f1", "precision", "tpr", "fpr", "tnr", "fnr", "selection_rate", "ece", "abs_error")
-LOWER_IS_BETTER = frozenset({"fpr", "fnr", "ece", "abs_error"})
+PER_CLASS = ("auc", "accuracy", "f1", "precision", "tpr", "fpr", "tnr", "fnr", "selection_rate", "brier", "abs_error")
+LOWER_IS_BETTER = frozenset({"fpr", "fnr", "brier", "abs_error"})
 
 
 def _ratio(numerator, denominator):
@@ -39,12 +45,22 @@ def _ratio(numerator, denominator):
 @dataclass
 class GroupMetrics:
     """Metrics of G groups over B replicates: `per_class[name]` [B, G, C], `count` [B, G],
-    `positives` [B, G, C], `accuracy` [B, G]."""
+    `positives` / `negatives` [B, G, C], and the per-group `accuracy`, `balanced_accuracy`, `ece`,
+    `ece_binned` [B, G]; `kind` "single" or "multi"."""
 
     per_class: dict
     count: np.ndarray
     positives: np.ndarray
+    negatives: np.ndarray
     accuracy: np.ndarray
+    balanced_accuracy: np.ndarray
+    ece: np.ndarray
+    ece_binned: np.ndarray
+    kind: str
+
+    def utility(self) -> np.ndarray:
+        """[B, G] the task's utility: macro AUC (multi-label, binary) or balanced accuracy (single-label)."""
+        return self.balanced_accuracy if self.kind == "single" else self.macro("auc")
 
     def macro(self, name: str) -> np.ndarray:
         """[B, G] mean over the classes where the metric is defined."""
@@ -82,18 +98,17 @@ def group_metrics(stats: AtomStats, masks: np.ndarray, *, kind: str) -> GroupMet
     """Metrics of the groups given as atom masks [G, K_all] (over the GroupSet's atoms)."""
     layout = stats.layout
     member = masks[:, stats.atoms].astype(np.float64)  # [G, K]
-    sums = np.einsum("bkf,gk->bgf", stats.sums, member)
-    count = sums[:, :, layout.count]
-    positives = sums[:, :, layout.positives()]
-    predicted = sums[:, :, layout.predicted()]
-    tp = sums[:, :, layout.true_positives()]
+    sums = np.moveaxis(np.tensordot(stats.sums, member, axes=([1], [1])), 2, 1)  # [B, K, F] x [G, K] -> [B, G, F]
+    squares = np.moveaxis(np.tensordot(stats.squares, member, axes=([1], [1])), 2, 1)
+    count = sums[:, :, layout["count"]][:, :, 0]
+    positives = sums[:, :, layout["positives"]]
+    predicted = sums[:, :, layout["predicted"]]
+    tp = sums[:, :, layout["true_positives"]]
     fp = predicted - tp
     fn = positives - tp
     n = count[:, :, None]
     negatives = n - positives
     tn = negatives - fp
-    classes = layout.n_classes
-    calibration = sums[:, :, layout.calibration()].reshape(sums.shape[0], sums.shape[1], classes, N_BINS)
     pairs = np.einsum("bckl,gk,gl->bgc", stats.pairs, member, member)
     per_class = {
         "auc": _ratio(pairs, positives * negatives),
@@ -105,8 +120,17 @@ def group_metrics(stats: AtomStats, masks: np.ndarray, *, kind: str) -> GroupMet
         "tnr": _ratio(tn, negatives),
         "fnr": _ratio(fn, positives),
         "selection_rate": _ratio(predicted, n),
-        "ece": _ratio(np.abs(calibration).sum(axis=3), n),
-        "abs_error": _ratio(sums[:, :, layout.abs_error()], n),
+        "brier": _ratio(sums[:, :, layout["squared_error"]], n),
+        "abs_error": _ratio(sums[:, :, layout["abs_error"]], n),
     }
-    accuracy = _ratio(sums[:, :, layout.correct], count)
-    return GroupMetrics(per_class=per_class, count=count, positives=positives, accuracy=accuracy)
+    if kind == "single":
+        balanced = nanmean(per_class["tpr"], axis=2)
+    else:
+        balanced = nanmean((per_class["tpr"] + per_class["tnr"]) / 2, axis=2)
+    linear = sums[:, :, layout["calibration"]]
+    return GroupMetrics(
+        per_class=per_class, count=count, positives=positives, negatives=negatives,
+        accuracy=_ratio(sums[:, :, layout["correct"]][:, :, 0], count), balanced_accuracy=balanced,
+        ece=nanmean(calibration.debiased_squared_error(linear, squares, layout.n_channels), axis=2),
+        ece_binned=nanmean(calibration.binned_error(linear, layout.n_channels), axis=2), kind=kind,
+    )

@@ -8,16 +8,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fairness.figures import GroupIndex, compute_figures
+from fairness.figures import GroupIndex, compute_figures, group_brier
 from fairness.groups import GroupSet, atoms_from_codes
-from fairness.metrics import PER_CLASS, GroupMetrics, group_metrics
+from fairness.metrics import GroupMetrics, group_metrics
 from fairness.registry import permuted_attribute
-from fairness.resampling import bootstrap_counts, first_index, permutation_p_value, permuted_patient_codes
-from fairness.stats import Units, fixed_atom_stats, image_features, rank_bins, variable_atom_stats
+from fairness.resampling import (
+    bootstrap_counts,
+    first_index,
+    permutation_p_value,
+    permuted_patient_codes,
+    stratum_codes,
+)
+from fairness.reweight import Reweighting
+from fairness.stats import Units, fixed_atom_stats, image_features, rank_bins, sum_features, variable_atom_stats
 
 CHUNK_ELEMENTS = 25_000_000
-GROUP_METRICS = ("auc", "average_precision", "accuracy", "f1", "precision", "tpr", "fpr", "tnr", "fnr",
-                 "selection_rate", "ece")
+GROUP_METRICS = ("utility", "auc", "balanced_accuracy", "average_precision", "accuracy", "f1", "precision", "tpr",
+                 "fpr", "tnr", "fnr", "selection_rate", "ece", "ece_binned", "brier")
+MACRO = ("auc", "f1", "precision", "tpr", "fpr", "tnr", "fnr", "selection_rate")
 
 
 class ResamplingPlan:
@@ -40,12 +48,17 @@ class PreparedRun:
     """The arrays of one evaluation, shared by the point, bootstrap and permutation passes."""
 
     def __init__(self, *, y, p, decisions, groups: GroupSet, patient_index, n_patients, kind, classes, attributes,
-                 seed_exact):
-        self.y, self.p, self.groups, self.kind = y, p, groups, kind
+                 seed_exact, reweighting: Reweighting | None = None, stratify_permutations: bool = True):
+        self.y, self.p, self.decisions, self.groups, self.kind = y, p, decisions, groups, kind
         self.classes, self.attributes, self.seed_exact = classes, attributes, seed_exact
+        self.stratify_permutations, self.reweighting = stratify_permutations, reweighting
         self.index = GroupIndex(groups)
         self.masks = np.array([mask for _, _, mask in self.index.table])
-        self.units = Units.build(patient_index, groups.atom_of_image, image_features(y, p, decisions))
+        multipliers = reweighting.multipliers(groups.atom_of_image) if reweighting else None
+        features = image_features(y, p, decisions, kind, multipliers)
+        self.units = Units.build(patient_index, groups.atom_of_image, features,
+                                 None if multipliers is None else multipliers[0])
+        self._by_atom: dict = {}
         self.patient_index, self.n_patients = patient_index, n_patients
         self.first_image_of_unit = first_index(self.units.unit_of_image, self.units.atom.size)
         self.first_image_of_patient = first_index(patient_index, n_patients)
@@ -65,16 +78,31 @@ class PreparedRun:
         return compute_figures(metrics, self.index, classes=self.classes, attributes=self.attributes,
                                seed_exact=self.seed_exact)
 
-    def weighted(self, unit_weights, dtype, auc_bins) -> GroupMetrics:
+    def weighted(self, unit_weights, dtype, auc_bins, point_only: tuple = ()) -> GroupMetrics:
         stats = fixed_atom_stats(self.units, unit_weights, scores=self.p, y=self.y,
                                  atom_of_image=self.groups.atom_of_image, dtype=dtype, auc_bins=auc_bins,
-                                 bins_by_class=self.rank_bins(auc_bins))
+                                 bins_by_class=self.rank_bins(auc_bins), point_only=point_only)
         return group_metrics(stats, self.masks, kind=self.kind)
+
+    def replicate_free_blocks(self) -> tuple:
+        """Feature blocks the bootstrap skips: the equal-width calibration sums (`ece_binned` is reported as a
+        point value, for comparison with the peers' numbers) and, outside seed-exact mode, |p - y|."""
+        return ("width_sum",) if self.seed_exact else ("width_sum", "abs_error")
 
     def permuted(self, unit_atoms, auc_bins) -> GroupMetrics:
         stats = variable_atom_stats(self.units, unit_atoms, scores=self.p, y=self.y, dtype=np.float32,
-                                    auc_bins=auc_bins, bins_by_class=self.rank_bins(auc_bins))
+                                    auc_bins=auc_bins, bins_by_class=self.rank_bins(auc_bins),
+                                    atom_weights=self.atom_weights if self.reweighting else None)
         return group_metrics(stats, self.masks, kind=self.kind)
+
+    def atom_weights(self, atom: int) -> tuple:
+        """(unit features, unit square features, image multipliers) with every image weighted as if in `atom`
+        (prevalence reweighting under permutation); kept per atom for the run's permutation chunks."""
+        if atom not in self._by_atom:
+            multipliers = self.reweighting.multipliers(np.full(self.y.shape[0], atom))
+            features = image_features(self.y, self.p, self.decisions, self.kind, multipliers)
+            self._by_atom[atom] = (*sum_features(self.units.membership, features), multipliers[0])
+        return self._by_atom[atom]
 
     def resampling_key(self, seed: int, n_boot: int) -> str:
         """Identifies the bootstrap draws: same patients, strata, seed and count -> same draws."""
@@ -86,6 +114,15 @@ class PreparedRun:
 
     def strata(self) -> np.ndarray:
         return self.groups.atom_of_image[self.first_image_of_patient]
+
+    def permutation_strata(self, positions: list[int]) -> np.ndarray | None:
+        """Each patient's stratum for shuffling the base attributes at `positions`: the label vector of its
+        first image and its values of the other base attributes (None when permutations are not stratified)."""
+        if not self.stratify_permutations:
+            return None
+        first = self.first_image_of_patient
+        others = [a for a in range(len(self.groups.base_names)) if a not in positions]
+        return stratum_codes(self.y[first], self.groups.image_codes[first][:, others])
 
 
 @dataclass
@@ -124,11 +161,11 @@ def _concat(parts: list[dict]) -> dict:
 
 
 def group_summary(metrics: GroupMetrics) -> dict:
-    """Per-group macro metrics ([B, G]) of the group table."""
-    summary = {"count": metrics.count, "accuracy": metrics.accuracy}
-    for name in GROUP_METRICS:
-        if name in PER_CLASS and name != "accuracy":
-            summary[name] = metrics.macro(name)
+    """Per-group metrics ([B, G]) of the group table: macro over classes, or per group."""
+    summary = {"count": metrics.count, "accuracy": metrics.accuracy, "utility": metrics.utility(),
+               "balanced_accuracy": metrics.balanced_accuracy, "ece": metrics.ece, "ece_binned": metrics.ece_binned,
+               "brier": group_brier(metrics)}
+    summary.update({name: metrics.macro(name) for name in MACRO})
     return summary
 
 
@@ -140,8 +177,10 @@ def bootstrap_pass(run: PreparedRun, point: PointPass, *, n_boot: int, seed: int
     if n_boot > 0:
         counts = (plan or ResamplingPlan()).counts(key, run.strata(), n_boot=n_boot, seed=seed)
         for start in range(0, n_boot, run.chunk()):
-            metrics = run.weighted(counts[run.units.patient, start:start + run.chunk()], np.float32, auc_bins)
+            metrics = run.weighted(counts[run.units.patient, start:start + run.chunk()], np.float32, auc_bins,
+                                   point_only=run.replicate_free_blocks())
             metrics.per_class["auc"] += point.auc_shift
+            metrics.ece_binned[:] = np.nan  # a point value only
             figs, per_class = run.figures_of(metrics)
             figures.append(figs)
             by_class.append(per_class)
@@ -181,11 +220,12 @@ def _permuted_figures(run: PreparedRun, names, positions, *, n_perm: int, rng, a
     groups = run.groups
     unit_codes = groups.image_codes[run.first_image_of_unit]
     patient_codes = groups.image_codes[run.first_image_of_patient]
+    strata = run.permutation_strata(positions)
     collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
     step = max(1, run.chunk() // 4)  # a permutation chunk holds one 0/1 membership matrix per atom
     for start in range(0, n_perm, step):
         size = min(step, n_perm - start)
-        shuffled = permuted_patient_codes(patient_codes[:, positions], n_perm=size, rng=rng)
+        shuffled = permuted_patient_codes(patient_codes[:, positions], n_perm=size, rng=rng, strata=strata)
         codes = np.broadcast_to(unit_codes, (size,) + unit_codes.shape).copy()
         codes[:, :, positions] = shuffled[:, run.units.patient, :]
         figs, _ = run.figures_of(run.permuted(atoms_from_codes(codes, groups.radix), auc_bins))

@@ -22,9 +22,19 @@ ERR_NOT_PAIRED = (
 )
 
 
+def clean(x) -> float | None:
+    """A JSON number: None for None, NaN or infinity."""
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
 @dataclass
 class Figure:
-    """One figure: point value, percentile CI, raw and adjusted permutation p-values, a flag if unsound."""
+    """One figure: point value, percentile CI, raw and adjusted permutation p-values, a flag if unsound.
+
+    `p_at_bound`: no permutation reached the observed value, so p is 1 / (n_perm + 1), the smallest that
+    n_perm permutations can give (the true p may be smaller). `mde`: for a gap, the minimum detectable effect
+    at 80% power (two-sided 5%) from the bootstrap SE. `note`: why the figure is biased, where it is.
+    """
 
     value: float
     ci: tuple[float, float]
@@ -32,16 +42,27 @@ class Figure:
     p_adj: float | None = None
     flag: str = ""
     replicates: np.ndarray | None = field(default=None, repr=False)
+    p_at_bound: bool = False
+    mde: float | None = None
+    note: str = ""
+
+    @property
+    def below_mde(self) -> bool:
+        """A gap smaller than what the design can detect (|value| < MDE)."""
+        return self.mde is not None and np.isfinite(self.value) and abs(self.value) < self.mde
 
     def as_dict(self) -> dict:
-        def clean(x):
-            return None if x is None or not np.isfinite(x) else float(x)
-
         out = {"value": clean(self.value), "ci": [clean(self.ci[0]), clean(self.ci[1])], "p_adj": clean(self.p_adj)}
         if self.p_value is not None:
             out["p"] = clean(self.p_value)
+            out["p_at_bound"] = self.p_at_bound
+        if self.mde is not None:
+            out["mde"] = clean(self.mde)
+            out["below_mde"] = self.below_mde
         if self.flag:
             out["flag"] = self.flag
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -55,13 +76,21 @@ class GroupResult:
     positives: dict  # class -> positives in the group
     metrics: dict  # metric name -> Figure (macro over classes)
     flag: str = ""
+    patients: int = 0
+
+    @property
+    def prevalence(self) -> dict:
+        """class -> share of the group's images positive for it (None for an empty group)."""
+        return {cls: (count / self.count if self.count else None) for cls, count in self.positives.items()}
 
     def as_dict(self) -> dict:
         return {
             "attribute": self.attribute,
             "level": self.level,
             "count": self.count,
+            "patients": self.patients,
             "positives": self.positives,
+            "prevalence": self.prevalence,
             "flag": self.flag,
             "metrics": {name: fig.as_dict() for name, fig in self.metrics.items()},
         }
@@ -137,6 +166,8 @@ def paired_difference(report_a: FairnessReport, report_b: FairnessReport, name: 
     if report_a.resampling_key != report_b.resampling_key:
         raise BenchError(ERR_NOT_PAIRED)
     a, b = report_a.figures[name], report_b.figures[name]
+    if a.replicates is None or b.replicates is None:
+        return Figure(value=a.value - b.value, ci=(float("nan"), float("nan")))
     difference = a.replicates - b.replicates
     return Figure(
         value=a.value - b.value,

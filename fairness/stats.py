@@ -4,14 +4,11 @@ Every metric the engine reports is a function of sums that add up over images, s
 (images weighted by how often their patient was drawn) or a permutation (images re-assigned to groups) is
 just another weighting. For B weightings at once:
 
-- counting statistics (count, positives, predicted positives, true positives, calibration-bin sums of
-  p - y, sums of |p - y|, correct arg-max calls) are one matrix product: weights [B, units] @ features
-  [units, F], where a unit is a (patient, atom) pair;
-- AUC comes from weighted Mann-Whitney sums: for each class and each pair of atoms (a, b), the weight of
-  (positive in a, negative in b) pairs ranked correctly, ties counting one half. Negatives of b are sorted
-  by score once; a cumulative sum of their weights per replicate gives, for every positive, the weight of
-  the negatives below it (two look-ups for ties). Any group's AUC is then the sum over its atom pairs
-  divided by its positive x negative weight.
+- counting statistics (count, positives, predicted positives, true positives, squared and absolute errors,
+  correct calls, calibration-bin sums: `fairness.calibration`) are one matrix product: weights [B, units] @
+  features [units, F], where a unit is a (patient, atom) pair; the few "square" features of the debiased
+  calibration error take a second product with the squared weights;
+- AUC comes from weighted Mann-Whitney sums (`fairness.mann_whitney`).
 """
 
 from __future__ import annotations
@@ -20,76 +17,88 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_BINS = 10
-"""ECE bins: 10 equal-width bins of the predicted probability on [0, 1] (the last bin includes 1)."""
+from fairness import calibration
+from fairness.mann_whitney import (
+    mann_whitney_binned,
+    mann_whitney_fixed,
+    mann_whitney_variable,
+    rank_bins,
+)
+
+__all__ = ["AtomStats", "Layout", "Units", "fixed_atom_stats", "image_features", "rank_bins", "sum_features",
+           "variable_atom_stats"]
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Column positions of the per-unit features for C classes."""
+    """Column positions of the per-unit features for C classes and K calibration channels.
+
+    Linear features (weighted by w): `count`, then per class `positives`, `predicted`, `true_positives`,
+    `squared_error` (p - y)^2, `abs_error` |p - y|; `correct` (every class decided right); then the
+    calibration blocks. Square features (weighted by w^2): `calibration.SQUARE_BLOCKS`.
+    """
 
     n_classes: int
+    n_channels: int
+
+    def _blocks(self) -> list[tuple[str, int]]:
+        per_class = [(name, self.n_classes) for name in
+                     ("positives", "predicted", "true_positives", "squared_error", "abs_error")]
+        return [("count", 1), *per_class, ("correct", 1), ("calibration", self.calibration_width)]
 
     @property
-    def count(self) -> int:
-        return 0
+    def calibration_width(self) -> int:
+        return 3 * self.n_channels * calibration.N_BINS
 
-    def positives(self) -> slice:
-        return slice(1, 1 + self.n_classes)
-
-    def predicted(self) -> slice:
-        return slice(1 + self.n_classes, 1 + 2 * self.n_classes)
-
-    def true_positives(self) -> slice:
-        return slice(1 + 2 * self.n_classes, 1 + 3 * self.n_classes)
-
-    def calibration(self) -> slice:
-        start = 1 + 3 * self.n_classes
-        return slice(start, start + N_BINS * self.n_classes)
-
-    def abs_error(self) -> slice:
-        start = 1 + (3 + N_BINS) * self.n_classes
-        return slice(start, start + self.n_classes)
-
-    @property
-    def correct(self) -> int:
-        return 1 + (4 + N_BINS) * self.n_classes
+    def __getitem__(self, name: str) -> slice:
+        start = 0
+        for block, width in self._blocks():
+            if block == name:
+                return slice(start, start + width)
+            start += width
+        raise KeyError(name)
 
     @property
     def width(self) -> int:
-        return 2 + (4 + N_BINS) * self.n_classes
+        return sum(width for _, width in self._blocks())
+
+    @property
+    def square_width(self) -> int:
+        return 2 * self.n_channels * calibration.N_BINS
 
 
-def calibration_bins(p: np.ndarray) -> np.ndarray:
-    """Bin index 0..9 of each probability (equal-width bins; p = 1 falls in the last bin)."""
-    return np.minimum((np.asarray(p) * N_BINS).astype(np.int64), N_BINS - 1)
+def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray, kind: str,
+                   multipliers: tuple | None = None) -> tuple:
+    """Per-image features (see `Layout`): (dense linear columns [n, F - calibration], sparse calibration
+    columns [n, calibration], sparse square columns [n, F2], layout), float64.
 
-
-def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray) -> np.ndarray:
-    """Per-image features [n, F] (see `Layout`), float64."""
+    `multipliers`: (per class [n, C], per calibration channel [n, K], per image [n]) fixed weights of the
+    prevalence reweighting (`fairness.reweight`); None for weights 1.
+    """
     n, classes = y.shape
-    layout = Layout(classes)
-    features = np.zeros((n, layout.width), dtype=np.float64)
-    features[:, layout.count] = 1.0
-    features[:, layout.positives()] = y
-    features[:, layout.predicted()] = decisions
-    features[:, layout.true_positives()] = y * decisions
+    scores, outcomes = calibration.channels(y, p, kind)
+    layout = Layout(classes, scores.shape[1])
+    by_class, by_channel, by_image = multipliers or (np.ones((n, classes)), None, np.ones(n))
+    features = np.zeros((n, layout["calibration"].start), dtype=np.float64)
+    features[:, layout["count"].start] = 1.0
+    features[:, layout["positives"]] = y * by_class
+    features[:, layout["predicted"]] = decisions * by_class
+    features[:, layout["true_positives"]] = y * decisions * by_class
     residual = p - y
-    columns = layout.calibration().start + np.arange(classes)[None, :] * N_BINS + calibration_bins(p)
-    features[np.arange(n)[:, None], columns] = residual
-    features[:, layout.abs_error()] = np.abs(residual)
-    features[:, layout.correct] = np.all(decisions == y, axis=1)
-    return features
+    features[:, layout["squared_error"]] = residual * residual * by_class
+    features[:, layout["abs_error"]] = np.abs(residual) * by_class
+    features[:, layout["correct"].start] = np.all(decisions == y, axis=1) * by_image
+    linear, square = calibration.features(scores, outcomes, by_channel)
+    return features, linear, square, layout
 
 
 @dataclass
 class AtomStats:
-    """Statistics of B weightings: `sums` [B, K, F] per atom, `pairs` [B, C, K, K] Mann-Whitney sums.
-
-    `atoms` lists the atom indices (of the GroupSet) the K positions stand for.
-    """
+    """Statistics of B weightings: `sums` [B, K, F] and `squares` [B, K, F2] per atom, `pairs` [B, C, K, K]
+    Mann-Whitney sums. `atoms` lists the atom indices (of the GroupSet) the K positions stand for."""
 
     sums: np.ndarray
+    squares: np.ndarray
     pairs: np.ndarray
     atoms: np.ndarray
     layout: Layout
@@ -97,15 +106,21 @@ class AtomStats:
 
 @dataclass(frozen=True)
 class Units:
-    """Images grouped into (patient, atom) units, and their summed features."""
+    """Images grouped into (patient, atom) units, and their summed features (linear and square)."""
 
     unit_of_image: np.ndarray  # [n]
     patient: np.ndarray  # [U] patient index of each unit
     atom: np.ndarray  # [U] atom of each unit
     features: np.ndarray  # [U, F]
+    squares: np.ndarray  # [U, F2]
+    layout: Layout
+    membership: object  # scipy.sparse [U, n]: image i belongs to unit u
+    multipliers: np.ndarray | None = None  # [n, C] per-class image weights for AUC (None: 1)
 
     @classmethod
-    def build(cls, patient_of_image: np.ndarray, atom_of_image: np.ndarray, features: np.ndarray) -> "Units":
+    def build(cls, patient_of_image: np.ndarray, atom_of_image: np.ndarray, features: tuple,
+              multipliers: np.ndarray | None = None) -> "Units":
+        """`features`: (dense, calibration, square, layout) from `image_features`."""
         from scipy import sparse
 
         n = patient_of_image.size
@@ -115,200 +130,99 @@ class Units:
         first = np.zeros(unique_keys.size, dtype=np.int64)
         first[unit_of_image[::-1]] = np.arange(n)[::-1]
         membership = sparse.csr_matrix((np.ones(n), (unit_of_image, np.arange(n))), shape=(unique_keys.size, n))
-        summed = np.asarray(membership @ features)
-        return cls(unit_of_image, patient_of_image[first], atom_of_image[first], summed)
+        linear, square = sum_features(membership, features)
+        return cls(unit_of_image, patient_of_image[first], atom_of_image[first], linear, square, features[3],
+                   membership, multipliers)
 
 
-def _mann_whitney_fixed(scores, y, atom_of_image, weights, atoms, dtype) -> np.ndarray:
-    """Pair sums [B, C, K, K] when every image keeps its atom; `weights` [n, B] per image (replicates last).
-
-    For each class and atom b, the negatives of b are sorted by score and cut at the ranks where positives
-    fall (left and right of ties); one sparse product sums the replicate weights of the negatives between
-    consecutive cuts, and a cumulative sum over those few segments gives, for every positive, the weight
-    of the negatives of b below it (and at or below it).
-    """
-    n_rep = weights.shape[1]
-    pairs = np.zeros((n_rep, scores.shape[1], atoms.size, atoms.size), dtype=np.float64)
-    position = np.full(int(atoms.max(initial=0)) + 1, -1, dtype=np.int64)
-    position[atoms] = np.arange(atoms.size)
-    local_atom = position[atom_of_image]
-    unweighted = n_rep == 1 and bool(np.all(weights == 1))
-    for c in range(scores.shape[1]):
-        positive = np.flatnonzero(y[:, c] == 1)
-        if positive.size == 0:
-            continue
-        if unweighted:  # every weight 1: the weight below a positive is a rank
-            pos_scores = scores[positive, c]
-            for k in range(atoms.size):
-                negative = np.sort(scores[(y[:, c] == 0) & (local_atom == k), c])
-                ranked = np.searchsorted(negative, pos_scores, "left") + np.searchsorted(negative, pos_scores, "right")
-                pairs[0, c, :, k] = 0.5 * np.bincount(local_atom[positive], weights=ranked, minlength=atoms.size)
-        else:
-            pairs[:, c] = _weighted_class_pairs(scores[:, c], y[:, c], positive, local_atom, weights, atoms.size,
-                                                dtype)
-    return pairs
-
-
-def _weighted_class_pairs(scores, labels, positive, local_atom, weights, n_atoms: int, dtype) -> np.ndarray:
-    """[B, K, K] weighted Mann-Whitney sums of one class (see `_mann_whitney_fixed`)."""
-    from scipy import sparse
-
-    pos_scores = scores[positive]
-    rows, cols, blocks = [], [], []
-    offset = 0
-    for k in range(n_atoms):
-        negative = np.flatnonzero((labels == 0) & (local_atom == k))
-        if negative.size == 0:
-            blocks.append(None)
-            continue
-        order = negative[np.argsort(scores[negative], kind="stable")]
-        below = np.searchsorted(scores[order], pos_scores, side="left")
-        at_or_below = np.searchsorted(scores[order], pos_scores, side="right")
-        cuts = np.unique(np.concatenate([below, at_or_below]))
-        ranks = np.arange(int(cuts[-1]))
-        rows.append(offset + np.searchsorted(cuts, ranks, side="right"))
-        cols.append(order[: ranks.size])
-        blocks.append((offset, cuts, np.searchsorted(cuts, below), np.searchsorted(cuts, at_or_below)))
-        offset += cuts.size
-    out = np.zeros((weights.shape[1], n_atoms, n_atoms), dtype=np.float64)
-    if offset == 0:
-        return out
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    segments = sparse.csr_matrix((np.ones(rows.size, dtype=dtype), (rows, cols)), shape=(offset, weights.shape[0]))
-    prefix = np.asarray(segments @ weights)
-    pos_weights = weights[positive]
-    pos_onehot = np.zeros((n_atoms, positive.size), dtype=dtype)
-    pos_onehot[local_atom[positive], np.arange(positive.size)] = 1
-    for k, block in enumerate(blocks):
-        if block is None:
-            continue
-        start, cuts, low, high = block
-        cumulative = np.cumsum(prefix[start:start + cuts.size], axis=0)
-        ranked = cumulative[low]
-        ranked += cumulative[high]
-        ranked *= pos_weights
-        out[:, :, k] = 0.5 * (pos_onehot @ ranked).T
-    return out
-
-
-def _mann_whitney_variable(scores, y, atom_images, atoms, dtype) -> np.ndarray:
-    """Pair sums [B, C, K, K] when each replicate assigns its own atoms (`atom_images` [B, n]), unit weights."""
-    n_rep = atom_images.shape[0]
-    classes = scores.shape[1]
-    pairs = np.zeros((n_rep, classes, atoms.size, atoms.size), dtype=np.float64)
-    for c in range(classes):
-        positive = np.flatnonzero(y[:, c] == 1)
-        negative = np.flatnonzero(y[:, c] == 0)
-        if positive.size == 0 or negative.size == 0:
-            continue
-        order = negative[np.argsort(scores[negative, c], kind="stable")]
-        sorted_scores = scores[order, c]
-        below = np.searchsorted(sorted_scores, scores[positive, c], side="left")
-        at_or_below = np.searchsorted(sorted_scores, scores[positive, c], side="right")
-        pos_atoms = atom_images[:, positive]
-        neg_atoms = atom_images[:, order]
-        for k, atom in enumerate(atoms):
-            cumulative = np.zeros((n_rep, order.size + 1), dtype=dtype)
-            np.cumsum(neg_atoms == atom, axis=1, out=cumulative[:, 1:])
-            ranked = 0.5 * (cumulative[:, below] + cumulative[:, at_or_below])
-            for j, other in enumerate(atoms):
-                pairs[:, c, j, k] = np.sum(ranked * (pos_atoms == other), axis=1)
-    return pairs
-
-
-def rank_bins(scores: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin of each score among `n_bins` quantile bins of the scores; equal scores always share a bin."""
-    edges = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-    return np.searchsorted(edges, scores, side="right")
-
-
-def _row_cumsum(values: np.ndarray) -> np.ndarray:
-    """Cumulative sum along axis 0 of [R, ...] (a row loop: faster than np.cumsum on axis 0 for wide rows)."""
-    out = np.empty_like(values)
-    if values.shape[0]:
-        out[0] = values[0]
-    for row in range(1, values.shape[0]):
-        np.add(out[row - 1], values[row], out=out[row])
-    return out
-
-
-def _mann_whitney_binned(scores, y, columns, weights, atom_of_image, atoms, n_bins, dtype, bins_by_class=None):
-    """Pair sums [B, C, K, K] with scores rounded to `n_bins` rank bins (pairs inside a bin count 1/2).
-
-    Image i carries the weights of row `columns[i]` of `weights` [U, B] (its unit). With `atom_of_image`
-    [n], images keep their atom; with `atom_of_image` None, `weights` [K, U, B] gives each atom's own
-    weighting of the units (a permutation's 0/1 memberships). Cost per class: one sparse product, whose
-    rows are (rank bin, label, atom), then work on bins only. `bins_by_class`: `rank_bins` of each class's
-    scores when already computed.
-    """
-    from scipy import sparse
-
-    n_images = scores.shape[0]
-    n_units, n_rep = weights.shape[-2:]
-    classes = scores.shape[1]
-    pairs = np.zeros((n_rep, classes, atoms.size, atoms.size), dtype=np.float64)
-    fixed = atom_of_image is not None
-    if fixed:
-        position = np.full(int(atoms.max(initial=0)) + 1, -1, dtype=np.int64)
-        position[atoms] = np.arange(atoms.size)
-        local_atom = position[atom_of_image]
-    ones = np.ones(n_images, dtype=dtype)
-    for c in range(classes):
-        if y[:, c].min() == y[:, c].max():
-            continue
-        bins = bins_by_class[c] if bins_by_class is not None else rank_bins(scores[:, c], n_bins)
-        width = int(bins.max()) + 1
-        if fixed:
-            rows = (bins * 2 + y[:, c]) * atoms.size + local_atom
-            matrix = sparse.csr_matrix((ones, (rows, columns)), shape=(width * 2 * atoms.size, n_units))
-            sums = np.asarray(matrix @ weights).reshape(width, 2, atoms.size, n_rep)
-        else:
-            matrix = sparse.csr_matrix((ones, (bins * 2 + y[:, c], columns)), shape=(width * 2, n_units))
-            sums = np.stack([np.asarray(matrix @ weights[k]) for k in range(atoms.size)], axis=1)
-            sums = sums.reshape(width, 2, atoms.size, n_rep)
-        negatives = sums[:, 0]  # [bins, K, B]
-        positives = sums[:, 1]
-        below = _row_cumsum(negatives)
-        below -= 0.5 * negatives  # negatives below the bin + half of those inside it
-        for a in range(atoms.size):
-            pairs[:, c, a, :] = np.einsum("qb,qkb->bk", positives[:, a], below)
-    return pairs
+def sum_features(membership, features: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit sums (linear [U, F], square [U, F2]) of per-image `features` from `image_features`."""
+    dense, calibration_columns, square, _ = features
+    linear = np.hstack([membership @ dense, (membership @ calibration_columns).toarray()])
+    return linear, (membership @ square).toarray()
 
 
 def fixed_atom_stats(units: Units, unit_weights: np.ndarray, *, scores, y, atom_of_image, dtype=np.float64,
-                     auc_bins: int | None = None, bins_by_class=None) -> AtomStats:
+                     auc_bins: int | None = None, bins_by_class=None, point_only: tuple = ()) -> AtomStats:
     """Statistics for B weightings of the units, `unit_weights` [U, B] (replicates last); images keep their atom.
 
     `auc_bins` None: exact AUC sums; an int: scores rounded to that many rank bins (much faster).
+    `point_only`: names of `Layout` or calibration blocks left at 0 (figures reported without replicates).
     """
     weights_t = np.ascontiguousarray(unit_weights, dtype=dtype)
+    squared_t = weights_t * weights_t
     atoms = np.unique(units.atom)
-    sums = np.zeros((weights_t.shape[1], atoms.size, units.features.shape[1]), dtype=np.float64)
-    features = units.features.astype(dtype)
+    n_rep = weights_t.shape[1]
+    sums = np.zeros((n_rep, atoms.size, units.features.shape[1]), dtype=np.float64)
+    squares = np.zeros((n_rep, atoms.size, units.squares.shape[1]), dtype=np.float64)
+    columns = _columns_without(units.layout, point_only)
+    features, square_features = units.features[:, columns].astype(dtype), units.squares.astype(dtype)
     for k, atom in enumerate(atoms):
         members = np.flatnonzero(units.atom == atom)
-        sums[:, k, :] = (features[members].T @ weights_t[members]).T
+        sums[:, k, columns] = (features[members].T @ weights_t[members]).T
+        squares[:, k, :] = (square_features[members].T @ squared_t[members]).T
     if auc_bins is None:
-        pairs = _mann_whitney_fixed(scores, y, atom_of_image, weights_t[units.unit_of_image], atoms, dtype)
+        pairs = mann_whitney_fixed(scores, y, atom_of_image, weights_t[units.unit_of_image], atoms, dtype,
+                                   units.multipliers)
     else:
-        pairs = _mann_whitney_binned(scores, y, units.unit_of_image, weights_t, atom_of_image, atoms, auc_bins,
-                                     dtype, bins_by_class)
-    return AtomStats(sums, pairs, atoms, Layout(y.shape[1]))
+        pairs = mann_whitney_binned(scores, y, units.unit_of_image, weights_t, atom_of_image, atoms, auc_bins,
+                                    dtype, bins_by_class, units.multipliers)
+    return AtomStats(sums, squares, pairs, atoms, units.layout)
+
+
+def _columns_without(layout: Layout, names) -> np.ndarray:
+    """Linear feature columns without the named blocks (`Layout` blocks or the calibration's `LINEAR_BLOCKS`)."""
+    keep = np.ones(layout.width, dtype=bool)
+    for name in names:
+        if name in calibration.LINEAR_BLOCKS:
+            keep[calibration.block(calibration.LINEAR_BLOCKS, name, layout.n_channels, layout["calibration"].start)] = False
+        else:
+            keep[layout[name]] = False
+    return keep
+
+
+def _permutation_columns(layout: Layout, *, weighted: bool) -> tuple:
+    """The feature columns a permutation computes: not the equal-width calibration sums (no tested figure uses
+    `ece_binned`); without fixed weights, the square counts are copied from the linear counts (0/1 weights).
+    Returns (linear columns, square columns, (linear count columns, square count columns) or None)."""
+    start = layout["calibration"].start
+    k = layout.n_channels
+    linear = _columns_without(layout, ("width_sum",))
+    square = np.ones(layout.square_width, dtype=bool)
+    if weighted:
+        return linear, square, None
+    square_counts = calibration.block(calibration.SQUARE_BLOCKS, "mass_square_count", k)
+    square[square_counts] = False
+    return linear, square, (calibration.block(calibration.LINEAR_BLOCKS, "mass_count", k, start), square_counts)
 
 
 def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtype=np.float64,
-                        auc_bins: int | None = None, bins_by_class=None) -> AtomStats:
-    """Statistics for B re-assignments of units to atoms [B, U] (permutations), every unit weighted 1."""
+                        auc_bins: int | None = None, bins_by_class=None, atom_weights=None) -> AtomStats:
+    """Statistics for B re-assignments of units to atoms [B, U] (permutations), every unit weighted 1.
+
+    `atom_weights` (prevalence reweighting): atom -> (unit features [U, F], unit square features [U, F2],
+    image multipliers [n, C]) as they would be with every image in that atom; None: the units' own.
+    """
     unit_atoms = np.asarray(unit_atoms)
     atoms = np.unique(unit_atoms)
-    features = units.features.astype(dtype)
+    per_atom = [atom_weights(atom) for atom in atoms] if atom_weights is not None else None
     sums = np.zeros((unit_atoms.shape[0], atoms.size, units.features.shape[1]), dtype=np.float64)
+    squares = np.zeros((unit_atoms.shape[0], atoms.size, units.squares.shape[1]), dtype=np.float64)
+    linear_columns, square_columns, counts_from = _permutation_columns(units.layout, weighted=per_atom is not None)
+    shared = (units.features[:, linear_columns].astype(dtype), units.squares[:, square_columns].astype(dtype))
     for k, atom in enumerate(atoms):
-        sums[:, k, :] = (unit_atoms == atom).astype(dtype) @ features
+        member = (unit_atoms == atom).astype(dtype)
+        features, square_features = shared if per_atom is None else (
+            per_atom[k][0][:, linear_columns].astype(dtype), per_atom[k][1][:, square_columns].astype(dtype))
+        sums[:, k, linear_columns] = member @ features
+        squares[:, k, square_columns] = member @ square_features
+        if counts_from is not None:  # weights 0/1: sum of w^2 = sum of w
+            squares[:, k, counts_from[1]] = sums[:, k, counts_from[0]]
+    multipliers = [weights[2] for weights in per_atom] if per_atom else None
     if auc_bins is None:
-        pairs = _mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype)
+        pairs = mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype, multipliers)
     else:
         memberships = np.stack([np.ascontiguousarray((unit_atoms == atom).T, dtype=dtype) for atom in atoms])
-        pairs = _mann_whitney_binned(scores, y, units.unit_of_image, memberships, None, atoms, auc_bins, dtype,
-                                     bins_by_class)
-    return AtomStats(sums, pairs, atoms, Layout(y.shape[1]))
+        pairs = mann_whitney_binned(scores, y, units.unit_of_image, memberships, None, atoms, auc_bins, dtype,
+                                    bins_by_class, multipliers)
+    return AtomStats(sums, squares, pairs, atoms, units.layout)

@@ -113,7 +113,7 @@ class KillingPixels:
 
 def tiny_run(run_dir: Path, *, method: str = "full", epochs: int = 3, batch_size: int = 8, grad_accum: int = 1,
              kill_at_read: int | None = None, ranks=None, seed: int = 0, n_train: int = 32, n_val: int = 16,
-             **settings):
+             device: str = "cpu", **settings):
     """Fine-tune `TinyEncoder` on separable 3-class data; return (TrainResult, model, val probabilities)."""
     from benchmark.finetune import checkpoint
     from benchmark.finetune.config import make_config
@@ -136,6 +136,6 @@ def tiny_run(run_dir: Path, *, method: str = "full", epochs: int = 3, batch_size
         if ranks.is_main:
             checkpoint.prepare_run_dir(Path(run_dir), {"test": "tiny"}, resume=True)
         ranks.barrier()
-        result = fit(model, train, val, config, run_dir=Path(run_dir), ranks=ranks)
-        logits = predict_logits(model, val, batch_size=8, device=torch.device("cpu"), ranks=ranks)
+        result = fit(model, train, val, config, run_dir=Path(run_dir), device=device, ranks=ranks)
+        logits = predict_logits(model, val, batch_size=8, device=torch.device(device), ranks=ranks)
     return result, model, probabilities(logits, "single")

@@ -35,6 +35,9 @@ params = {{ per_class = {PER_CLASS} }}
 [leaderboard]
 n_boot = 20
 n_perm = 0
+
+[report]
+formats = ["svg"]
 {extra}"""
 
 

@@ -34,8 +34,9 @@ ALLOWED: dict[str, set[str]] = {
                                         "benchmark.finetune", "benchmark.pipelines", "benchmark.leaderboard",
                                         "benchmark.ui"},
     "benchmark.tradeoff": LIBRARY | {"fairness", "benchmark.leaderboard", "benchmark.ui"},
-    "benchmark.leaderboard_probes": LIBRARY | {"benchmark.ui"},
     "benchmark.prompt_sensitivity": LIBRARY | {"fairness", "benchmark.pipelines", "benchmark.leaderboard"},
+                                        "benchmark.ui", "benchmark.report"},
+    "benchmark.report": LIBRARY | {"fairness", "benchmark.leaderboard"},
     "benchmark.commands": {"*"},
     "benchmark.perf": {"*"},
     "benchmark.cli": {"*"},
@@ -118,9 +119,8 @@ def test_the_rule_catches_a_forbidden_edge(tmp_path):
 
 MAX_MODULE_LINES = 420
 MAX_FUNCTION_LINES = 60
-STILL_LONG = ("benchmark/datasets/nih.py:_parse_rows", "benchmark/datasets/phantom.py:_draw_findings",
-              "benchmark/perf/extract.py:measure")
-"""Functions written before the limit, in files other changes are rewriting now; to be split, not added to."""
+STILL_LONG: tuple[str, ...] = ()
+"""Functions written before the limit that are still to be split (none left); never to be added to."""
 
 
 def _long_functions(path: Path) -> list[str]:

@@ -32,8 +32,9 @@ def reports():
 
 
 def expanded(attributes=("sex", "age", "sex_age")) -> set[str]:
+    """Every figure `evaluate` computes (the rows of scope "run"; "table" rows need a leaderboard)."""
     names = set()
-    for spec in FIGURES:
+    for spec in (spec for spec in FIGURES if spec.scope == "run"):
         names |= {spec.name.format(attr=a) for a in attributes} if spec.templated else {spec.name}
     return names
 

@@ -48,8 +48,11 @@ def test_seed_figures_match_the_hand_computed_example():
     assert figures["eqodds_age"] == pytest.approx(0.125, abs=1e-12)
     assert figures["var_f1"] == pytest.approx((14 / 15 - 16 / 17) ** 2 / 2, abs=1e-12)
     assert figures["accuracy"] == pytest.approx(15 / 16, abs=1e-12)
-    # 10-bin ECE per class: men 0.2, women (3 x 0.2 + 0.7 + 4 x 0.2) / 8 = 0.2625
-    assert figures["ece_gap_sex"] == pytest.approx(0.0625, abs=1e-12)
+    # top-label 10-bin ECE: men all right at confidence 0.8: 0.2; women 7 right at 0.8 (bin 8) and one wrong
+    # at 0.7 (bin 7): 7/8 x 0.2 + 1/8 x 0.7 = 0.2625
+    rows = {(row.attribute, row.level): row.metrics for row in report.groups}
+    assert rows[("sex", "M")]["ece_binned"].value == pytest.approx(0.2, abs=1e-12)
+    assert rows[("sex", "F")]["ece_binned"].value == pytest.approx(0.2625, abs=1e-12)
 
 
 def test_seed_exact_counts_age_60_in_both_age_groups_of_eqodds():

@@ -55,10 +55,11 @@ def test_leaderboard_shows_in_and_out_of_distribution_runs_side_by_side(two_data
                  "--n-boot", "30", "--n-perm", "0", "--workdir", str(workdir)]) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert {(run["dataset"], run["test_dataset"]) for run in runs} == {("chexpert", "chexpert"), ("chexpert", "nih")}
-    from benchmark.leaderboard import load_task_runs, short_label
+    from benchmark.leaderboard import load_task_runs
+    from benchmark.leaderboard.cells import short_label
 
     labels = sorted(short_label(run) for run in load_task_runs(workdir, "common", method="linear"))
-    assert labels[0].startswith("tiny-clip linear (") and labels[1].startswith("tiny-clip linear chexpert->nih (")
+    assert labels[0].startswith("tiny-clip linear chexpert->nih s0 (") and labels[1].startswith("tiny-clip linear s0 (")
 
 
 def test_a_test_dataset_that_is_not_registered_is_named(two_datasets, capsys):

@@ -64,14 +64,20 @@ def test_predictions_import_ranks_the_fairer_run_first_with_the_json_shape(capsy
     assert run["method"] == "external"
     assert run["n_test"] == int((prediction_frame(1, female_penalty=0.35)["split"] == "test").sum())
     for name in ("accuracy", "macro_f1", "macro_auc", "f1_gap_sex", "f1_gap_age", "var_f1", "eqodds_sex", "eqodds_age",
-                 "ece_gap_sex", "ece_gap_age", "auc_gap_sex", "worst_group_auc", "eod_sex", "eopp_age", "dpd_sex",
-                 "es_auc_sex", "underdiagnosis_gap_sex", "tpr_disparity_age"):
+                 "ece_gap_sex", "ece_gap_age", "auc_gap_sex", "worst_group_auc_sex", "eod_sex", "eopp_age", "dpd_sex",
+                 "es_auc_sex", "underdiagnosis_gap_sex", "tpr_disparity_age", "utility", "worst_group_utility", "dto",
+                 "brier", "balanced_accuracy"):
         figure = run["figures"][name]
-        assert set(figure) == {"value", "ci", "p_adj"}
+        assert {"value", "ci", "p_adj"} <= set(figure)
         assert len(figure["ci"]) == 2
+        assert ("mde" in figure) == (document["figures"][name]["kind"] == "gap")
     assert run["figures"]["f1_gap_sex"]["value"] > 0.1
     assert run["figures"]["f1_gap_sex"]["ci"][0] > 0
     assert run["figures"]["macro_auc"]["p_adj"] is None
+    assert run["rank"] == 2 and run["pareto"] is False and run["below_chance"] is False
+    assert document["runs"][0]["p_first"] > 0.5 and document["runs"][0]["rank_interval"][0] == 1
+    assert document["ranking"]["rank_by"] == "worst_group_utility"
+    assert set(run["groups"]["sex"]["F"]["prevalence"]) == set(CLASSES)
     assert run["groups"]["sex"]["F"]["count"] + run["groups"]["sex"]["M"]["count"] == run["n_test"]
     assert set(run["groups"]) == {"overall", "sex", "age", "sex_age"}
     assert not (tmp_path / "unused-home").exists()  # no workdir needed
@@ -95,7 +101,8 @@ def test_significant_gaps_are_marked_and_small_groups_flagged(capsys, tmp_path):
     path = tmp_path / "run.csv"
     frame.write_csv(path)
     ranked = leaderboard.build(leaderboard.load_external([f"r={path}"]), attributes="sex,age", age_bins="40,80",
-                               rank_by="f1_gap_sex", n_boot=60, n_perm=200, seed=0, min_group_size=40)
+                               rank_by="f1_gap_sex", n_boot=60, n_perm=200, seed=0, min_group_size=40,
+                               min_positives=0)
     report = ranked[0].report
     assert report.figures["f1_gap_sex"].p_adj < 0.05
     assert "*" in leaderboard.format_figure(report.figures["f1_gap_sex"])
@@ -124,7 +131,7 @@ def test_table_markdown_and_csv_render(capsys, external_files):
     fair, biased = external_files
     assert main(["leaderboard", "--predictions", f"fair={fair}", "--predictions", f"biased={biased}", "--by-class"] + FAST) == 0
     table = capsys.readouterr().out
-    assert "worst_f1_gap" in table and "per class" in table
+    assert "worst_group_utility" in table and "per class" in table and "P(1st)" in table
     argv = ["leaderboard", "--predictions", f"fair={fair}", "--predictions", f"biased={biased}", "--format"]
     assert main(argv + ["csv", "--by-class"] + FAST) == 0
     table = pl.read_csv(io.StringIO(capsys.readouterr().out))
@@ -134,14 +141,15 @@ def test_table_markdown_and_csv_render(capsys, external_files):
     assert table["value"].dtype == pl.Float64 and table["ci_low"].dtype == pl.Float64
     for rank, run in enumerate(document["runs"], start=1):
         rows = table.filter((pl.col("name") == run["name"]) & pl.col("class").is_null())
-        assert rows["rank"].unique().to_list() == [rank]
+        assert rows["position"].unique().to_list() == [rank]
+        assert rows["rank"].unique().to_list() == [run["rank"]]
         f1_gap = rows.filter(pl.col("figure") == "f1_gap_sex").row(0, named=True)
         assert f1_gap["value"] == pytest.approx(run["figures"]["f1_gap_sex"]["value"])
         assert [f1_gap["ci_low"], f1_gap["ci_high"]] == pytest.approx(run["figures"]["f1_gap_sex"]["ci"])
     per_class = table.filter(pl.col("class").is_not_null())
     assert set(per_class["class"]) == set(CLASSES) and "auc" in set(per_class["figure"])
     assert main(["leaderboard", "--predictions", f"fair={fair}", "--format", "md"] + FAST) == 0
-    assert "| rank | name |" in capsys.readouterr().out
+    assert "| rank | P(1st) | rank 95% | Pareto | name |" in capsys.readouterr().out
 
 
 def test_single_label_predictions_use_argmax(capsys, tmp_path):
@@ -190,15 +198,22 @@ def _write(frame, tmp_path):
     return path
 
 
-def test_default_ranking_without_its_groups_says_to_pass_rank_by(capsys, external_files):
-    fair, _ = external_files
-    for options in (["--groups", "sex"], ["--groups", "sex*age"], ["--age-bins", "decades"]):
-        with pytest.raises(BenchError) as error:
-            main(["--verbose", "leaderboard", "--predictions", f"fair={fair}", *options] + FAST)
-        message = str(error.value)
-        assert "unknown --rank-by" not in message  # the user never typed --rank-by
-        assert "default ranking figure 'worst_f1_gap'" in message and "--rank-by FIGURE" in message
-        assert "macro_auc" in message
+def test_default_ranking_follows_the_chosen_groups_and_without_groups_says_to_pass_rank_by(capsys, tmp_path):
+    frame = prediction_frame(0, female_penalty=0.0)
+    path = tmp_path / "run.csv"
+    frame.write_csv(path)
+    for options, cells in ((["--groups", "sex"], ["sex"]), (["--groups", "sex*age"], ["sex_age"]),
+                           (["--age-bins", "decades"], ["sex_age"])):
+        document = run_json(capsys, ["leaderboard", "--predictions", f"r={path}", *options] + FAST)
+        assert document["ranking"]["worst_group_over"] == cells
+    path = tmp_path / "anonymous.csv"
+    frame.drop(["sex", "age"]).write_csv(path)
+    with pytest.raises(BenchError) as error:
+        main(["--verbose", "leaderboard", "--predictions", f"r={path}"] + FAST)
+    message = str(error.value)
+    assert "unknown --rank-by" not in message  # the user never typed --rank-by
+    assert "default ranking figure 'worst_group_utility'" in message and "--rank-by FIGURE" in message
+    assert "macro_auc" in message
 
 
 def test_runs_with_different_classes_are_refused(capsys, tmp_path):

@@ -34,12 +34,13 @@ def test_extract_per_encoder_heads_per_seed_finetune_per_method_and_seed_then_th
     expected = {f"finetune/{e}/nih6x200/lora/seed{s}" for e in ("tiny-clip", "tiny-gloria") for s in range(3)}
     expected |= {f"finetune/tiny-clip/nih6x200/full/seed{s}" for s in range(3)}  # full: tiny-clip only
     assert set(finetune) == expected
-    assert ids[-1] == "leaderboard/nih6x200" and len(ids) == 1 + 2 + 6 + 9 + 1
+    assert ids[-2:] == ["leaderboard/nih6x200", "report/nih6x200"] and len(ids) == 1 + 2 + 6 + 9 + 1 + 1
 
     by_id = plan.by_id
     assert by_id["heads/tiny-gloria/nih6x200/seed2"].deps == ("extract/tiny-gloria/nih",)
     assert by_id["finetune/tiny-clip/nih6x200/lora/seed0"].deps == ("dataset/nih",)
     assert set(by_id["leaderboard/nih6x200"].deps) == set(heads) | set(finetune)
+    assert by_id["report/nih6x200"].deps == ("leaderboard/nih6x200",) and by_id["report/nih6x200"].gpus == 0
     for position, job in enumerate(plan.jobs):  # every job after the jobs it needs
         assert all(ids.index(dep) < position for dep in job.deps)
 
@@ -78,7 +79,7 @@ def test_explicit_seeds_and_heads_only(tmp_path):
 
 def test_a_thousand_job_plan_expands(tmp_path):
     plan = expand(grid(tmp_path, seeds="repeats = 200", extra=""))
-    assert len(plan) == 1 + 2 + 2 * 200 * 2 + 200 + 1 == 1004  # heads and LoRA for both encoders, full for one
+    assert len(plan) == 1 + 2 + 2 * 200 * 2 + 200 + 1 + 1 == 1005  # heads and LoRA for both encoders, full for one
 
 
 def test_the_report_stage_joins_the_plan_once_bench_report_exists(tmp_path):

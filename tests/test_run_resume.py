@@ -89,7 +89,7 @@ def test_kill_9_at_several_points_then_resume_finishes_without_redoing_and_equal
         assert np.array_equal(resumed[key].select(probabilities).to_numpy(), frame.select(probabilities).to_numpy()), key
 
     again = bench(["run", str(exp), "--no-live"], work)
-    assert again.returncode == 0 and "5 jobs" in again.stdout and "5 cached" in again.stdout
+    assert again.returncode == 0 and "6 jobs" in again.stdout and "6 cached" in again.stdout
     assert artifacts(work) == after
     board = bench(["leaderboard", "--task", TASK, "--experiment", "small", "--format", "json", "--n-boot", "10",
                    "--n-perm", "0"], work)
@@ -120,12 +120,13 @@ def test_the_submitit_executor_runs_a_small_plan_end_to_end_and_status_shows_it(
     done = bench(["run", str(exp), "--executor", "submitit-local", "--no-live"], workdir)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     submitted = json.loads((workdir / "experiments/small/submitted.json").read_text())
-    assert set(submitted) == {"dataset/nih", "extract/tiny-clip/nih", f"heads/tiny-clip/{TASK}/seed0", f"leaderboard/{TASK}"}
+    assert set(submitted) == {"dataset/nih", "extract/tiny-clip/nih", f"heads/tiny-clip/{TASK}/seed0", f"leaderboard/{TASK}",
+                              f"report/{TASK}"}
     assert all(entry["cluster"] == "local" for entry in submitted.values())
     assert state(workdir, f"leaderboard/{TASK}") == "done"
     assert (workdir / f"experiments/small/leaderboard/{TASK}.md").is_file()
     status = bench(["run", str(exp), "--status"], workdir)
-    assert status.returncode == 0 and "4 done" in status.stdout
+    assert status.returncode == 0 and "5 done" in status.stdout
 
 
 def test_dry_run_lists_the_jobs_says_what_is_cached_and_writes_nothing(tmp_path, dataset, workdir):
@@ -134,7 +135,7 @@ def test_dry_run_lists_the_jobs_says_what_is_cached_and_writes_nothing(tmp_path,
     dry = bench(["run", str(exp), "--dry-run"], workdir)
     assert dry.returncode == 0, dry.stderr
     words = " ".join(dry.stdout.split())
-    assert "5 jobs" in words and f"finetune/tiny-clip/{TASK}/lora/seed0" in words and "GPU: 1 jobs, about" in words
+    assert "6 jobs" in words and f"finetune/tiny-clip/{TASK}/lora/seed0" in words and "GPU: 1 jobs, about" in words
     assert not (workdir / "experiments").exists() and not (workdir / "datasets").exists()
     from benchmark.experiments.local import visible_gpus
 

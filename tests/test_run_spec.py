@@ -81,7 +81,7 @@ def test_a_missing_file_is_named(tmp_path):
         load_experiment(tmp_path / "not-there.toml")
 
 
-@pytest.mark.parametrize("name,jobs", [("demo", 9), ("seed-study", 114), ("nih14-probe", 56)])
+@pytest.mark.parametrize("name,jobs", [("demo", 10), ("seed-study", 115), ("nih14-probe", 57)])
 def test_the_shipped_experiments_read_and_expand(name, jobs):
     from benchmark.experiments.plan import expand
 

@@ -2,8 +2,9 @@
 
 It is `bench run experiments/demo.toml` (the options below change the file's values): a synthetic dataset in
 the NIH layout with planted subgroup effects, extraction with three tiny encoders, the cheap heads, a short
-LoRA fine-tune and the fairness-ranked leaderboard. Nothing it prints is a medical finding: the images are
-procedural phantoms and the encoders have random weights.
+LoRA fine-tune, the fairness-ranked leaderboard and the report (one HTML page with the figures and tables, whose
+path it prints last). Nothing it prints is a medical finding: the images are procedural phantoms and the
+encoders have random weights.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def register(subparsers, common) -> None:
         help="the whole flow on the embedded synthetic default",
         description=(
             "Synthesise an NIH-layout dataset with planted subgroup effects, extract embeddings with tiny "
-            "random-initialised encoders, fit the cheap heads, run a short LoRA fine-tune and print the "
-            f"fairness-ranked leaderboard: `bench run {DEMO_FILE.name}`. Random weights and synthetic data: "
+            "random-initialised encoders, fit the cheap heads, run a short LoRA fine-tune, print the "
+            "fairness-ranked leaderboard and write the report (one HTML page): "
+            f"`bench run {DEMO_FILE.name}`. Random weights and synthetic data: "
             "nothing here is a medical finding."
         ),
     )
@@ -87,4 +89,18 @@ def run(args) -> int:
     code = run_loaded(experiment, workdir, options)
     if code == 0:
         console.print(f"demo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {workdir}")
+        page = report_page(workdir, experiment.name)
+        if page:
+            console.print(f"the report (figures, tables, provenance; open it in a browser): {page.as_uri()}",
+                          highlight=False, soft_wrap=True)
     return code
+
+
+def report_page(workdir, experiment: str):
+    """The report page the demo's plan wrote (its report job's output), or None."""
+    from benchmark.experiments.folder import ExperimentFolder
+
+    folder = ExperimentFolder(workdir, experiment)
+    state = folder.state(f"report/{DEMO_TASK}")
+    page = Path(state.outputs.get("html", "")) if state and state.outputs else None
+    return page if page and page.is_file() else None

@@ -18,7 +18,11 @@ def register(subparsers, common) -> None:
         ),
     )
     parser.add_argument("--model", required=True, help="encoder name from `bench models` (e.g. tiny-clip, gloria)")
-    parser.add_argument("--weights", default=None, help="checkpoint file or folder (default: the weights folder / HF cache)")
+    parser.add_argument(
+        "--weights", nargs="+", action="extend", default=None, metavar="PATH",
+        help="checkpoint file or folder (default: the weights folder / HF cache); several (--weights a.pt b.pt, or "
+             "--weights repeated): the members of an ensemble, one store each (docs/encoders.md)",
+    )
     parser.add_argument(
         "--trust-checkpoint", action="store_true",
         help="allow a checkpoint that needs arbitrary unpickling (only for files you trust)",
@@ -60,7 +64,7 @@ def run(args) -> int:
 
         raise BenchError("--metadata-only checks a dataset without its images (`bench data check`); extraction needs the images.")
     request = ExtractRequest(
-        model=args.model, root=args.root, dataset=args.dataset, weights=args.weights,
+        model=args.model, root=args.root, dataset=args.dataset, weights=tuple(args.weights or ()) or None,
         trust_checkpoint=args.trust_checkpoint, device=args.device, batch_size=args.batch_size, workers=args.workers,
         skip_bad=args.skip_bad, keep_degenerate=args.keep_degenerate, verify_content=args.verify_content,
         wait=not args.no_wait, val_fraction=args.val_fraction, split_seed=args.split_seed,
@@ -69,19 +73,25 @@ def run(args) -> int:
     )
     outcome = extract_dataset(request, Workdir.resolve(args.workdir), RichProgress())
     if environment_rank() == 0:  # under torchrun only rank 0 reports
-        describe_store(outcome)
+        for path, hit in zip(outcome.stores or (outcome.store,), outcome.cache_hits or (outcome.cache_hit,)):
+            describe_store(path, hit)
+        if len(outcome.stores) > 1:
+            from benchmark.ui import console
+
+            console.print(f"ensemble of {len(outcome.stores)} members: one store each; `bench fit-heads --model "
+                          f"{args.model} --weights ...` with the same members averages their probabilities")
     return 0
 
 
-def describe_store(outcome) -> None:
+def describe_store(path, cache_hit: bool) -> None:
     import json
 
     from benchmark.ui import console
     from cache.embeddings import EmbeddingStore
 
-    store = EmbeddingStore.open(outcome.store)
+    store = EmbeddingStore.open(path)
     excluded = int(store.excluded.sum())
-    if outcome.cache_hit:
+    if cache_hit:
         console.print(f"cache hit: this extraction was done on {store.attrs.get('created', '?')}")
     else:
         timings = json.loads(store.attrs.get("timings", "{}"))
@@ -91,12 +101,19 @@ def describe_store(outcome) -> None:
                 f"embedded {rows} images in {seconds:.2f} s ({rows / seconds:,.1f} img/s); pixel store "
                 f"{timings.get('pixel_store_s', 0):.2f} s; prompt text {timings.get('embed_text_s', 0):.2f} s"
             )
-    console.print(f"[bold]store:[/] {outcome.store}")
+    console.print(f"[bold]store:[/] {path}")
     console.print(
-        f"  {store.model} ({store.weights_tag}) · {len(store)} images · embedding dim {store.embed_dim}"
+        f"  {store.model} ({store.weights_tag}{_digest_note(store)}) · {len(store)} images · "
+        f"embedding dim {store.embed_dim}"
         + (" · local features" if store.has_local else "")
         + f" · prompt sets: {', '.join(store.promptsets) or 'none'}"
         + (f" · [yellow]{excluded} excluded (undecodable, see excluded/ in the store)[/]" if excluded else "")
     )
     if store.weights_tag == "random-init":
         console.print("  [yellow]random weights:[/] embeddings from this store show the tool works, nothing more.")
+
+
+def _digest_note(store) -> str:
+    """The weights digest when the tag does not say it all (ensemble members, files outside the registry)."""
+    digest = str(store.attrs.get("weights_digest", ""))
+    return "" if digest in ("", store.weights_tag) else f", weights {digest[:16]}"

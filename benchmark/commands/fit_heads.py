@@ -70,7 +70,13 @@ def register(subparsers, common) -> None:
         "--task-param", action="append", default=[], metavar="KEY=VALUE",
         help="other task parameters, e.g. split_fractions=0.7,0.1,0.2 (repeatable)",
     )
-    parser.add_argument("--weights-digest", default=None, help="pick the store made with these weights when several exist")
+    parser.add_argument(
+        "--weights", nargs="+", action="extend", default=None, metavar="PATH",
+        help="use the store made with this checkpoint (as given to `bench extract`) when several exist; several: "
+             "their ensemble, each head fitted per member and the members' probabilities averaged",
+    )
+    parser.add_argument("--weights-digest", nargs="+", action="extend", default=None, metavar="DIGEST",
+                        help="as --weights, naming the weights by their digest (sha256)")
     parser.add_argument("--C-grid", dest="c_grid", type=_floats, default=None, help="linear: C values to sweep (default 1e-4..10)")
     parser.add_argument("--linear-scoring", choices=("loss", "auc"), default="loss", help="linear: pick C by val log-loss or macro AUC")
     parser.add_argument("--mlp-epochs", type=positive_int, default=None, help="mlp: maximum epochs (default 50, early stopping on val loss)")
@@ -133,14 +139,35 @@ def run(args) -> int:
     task_params = parse_task_params(args.task, args.task_param)
     if args.per_class is not None:
         task_params.update(parse_task_params(args.task, [f"per_class={args.per_class}"]))
+    weights_digest, ensemble = chosen_weights(args)
     request = HeadsRequest(
         model=args.model, task=args.task, heads=tuple(args.heads), seed=args.seed, dataset=args.dataset,
-        task_params=task_params, weights_digest=args.weights_digest, head_params=head_params(args),
+        task_params=task_params, weights_digest=weights_digest, ensemble=ensemble, head_params=head_params(args),
         promptset=args.promptset, force=args.force, test_on=_datasets(args.test_on), protect=args.protect,
     )
     results = fit_heads(workdir, request, RichProgress())
     print_results(results, args.model, args.task, workdir)
     return 0
+
+
+def chosen_weights(args) -> tuple[str | None, tuple[str, ...]]:
+    """(the weights digest of one checkpoint or None, the members' digests of an ensemble or ()) from --weights
+    or --weights-digest."""
+    from benchmark.core.errors import BenchError
+
+    if args.weights and args.weights_digest:
+        raise BenchError("give --weights or --weights-digest, not both")
+    if args.weights:
+        from benchmark.pipelines.ensemble import member_digests
+
+        digests = member_digests(args.model, args.weights)
+    else:
+        digests = tuple(args.weights_digest or ())
+        if len(set(digests)) < len(digests):
+            raise BenchError("--weights-digest names a digest twice; name each member of an ensemble once")
+    if len(digests) > 1:
+        return None, digests
+    return (digests[0] if digests else None), ()
 
 
 def print_results(results, model: str, task: str, workdir) -> None:
@@ -181,6 +208,8 @@ def print_results(results, model: str, task: str, workdir) -> None:
 
 def _chosen_summary(chosen: dict) -> str:
     """A few words for the table; the full record is in the run's metadata."""
+    if "members" in chosen:  # an ensemble: what each member chose
+        return f"{len(chosen['members'])} members: " + "; ".join(_chosen_summary(c) for c in chosen["members"])
     if "C" in chosen:
         return f"C={chosen['C']:g}"
     if "step_size" in chosen:

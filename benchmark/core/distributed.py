@@ -103,6 +103,15 @@ def check_device(device: str) -> str:
     raise BenchError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N').")
 
 
+BACKEND_ENV = "BENCH_DIST_BACKEND"
+"""Overrides the backend (e.g. gloo for two processes on one GPU, which NCCL refuses)."""
+
+
+def backend_for(device: str) -> str:
+    """NCCL on CUDA, gloo on the CPU, unless BENCH_DIST_BACKEND names one."""
+    return os.environ.get(BACKEND_ENV) or ("nccl" if device.startswith("cuda") else "gloo")
+
+
 @contextlib.contextmanager
 def process_group(device: str) -> Iterator[tuple[Ranks, str]]:
     """Yield (ranks, device). Under torchrun: join (or create) the process group — NCCL on CUDA with a gloo
@@ -117,11 +126,12 @@ def process_group(device: str) -> Iterator[tuple[Ranks, str]]:
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.startswith("cuda"):
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(local_rank)
+        gpu = local_rank % torch.cuda.device_count()  # more processes than GPUs share them (a check on one GPU)
+        device = f"cuda:{gpu}"
+        torch.cuda.set_device(gpu)
     owned = not dist.is_initialized()
     if owned:
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo", timeout=TIMEOUT)
+        dist.init_process_group(backend=backend_for(device), timeout=TIMEOUT)
     group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=TIMEOUT)
     ranks = Ranks(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, group=group)
     try:

@@ -64,6 +64,9 @@ class RunRecord:
     (out-of-distribution evaluation: fitted on `dataset`, tested on `test_dataset`); None: the same dataset."""
     experiment: str | None = None
     """The `bench run` experiment that made the run (None: made by a single command, or by an older version)."""
+    ensemble: list = field(default_factory=list)
+    """An ensemble's members ({"weights_tag", "weights_digest", "store_identity"} each), whose probabilities the run
+    averages; then `weights_digest` is the ensemble's (`cache.ensemble.ensemble_digest`). Empty: one checkpoint."""
     task_params: dict = field(default_factory=dict)
     hyperparameters: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)
@@ -100,7 +103,7 @@ class RunRecord:
         names = {f.name for f in dataclasses.fields(cls)} - {"details"}
         known = {key: value for key, value in values.items() if key in names}
         details = {key: value for key, value in values.items() if key not in names}
-        for key in ("task_params", "hyperparameters", "chosen", "versions"):
+        for key in ("task_params", "hyperparameters", "chosen", "versions", "ensemble"):
             if known.get(key) is None:
                 known.pop(key, None)
         known.setdefault("run_id", "")

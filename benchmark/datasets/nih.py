@@ -171,6 +171,35 @@ def _fail_rows(csv_path: Path, bad: pl.DataFrame, column: str, problem: str, fix
 
 
 def _parse_rows(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFrame:
+    """The checked, typed rows of the metadata CSV (one per image), with repairs noted in `report`."""
+    rows = _check_ids(rows, csv_path, report)
+    sex = _parse_sex(rows, csv_path, report)
+    age = _parse_age(rows, csv_path, report)
+    label_lists = _parse_labels(rows, csv_path, report)
+    patient = rows["patient_id"]
+    patient = pl.select(
+        pl.when(patient.str.contains(r"^\d+$")).then(patient.str.strip_chars_start("0").str.zfill(8)).otherwise(patient)
+    ).to_series()
+    view = rows["view"].str.to_uppercase()
+    view = pl.select(pl.when(view == "").then(None).otherwise(view)).to_series()
+    frame = pl.DataFrame(
+        {
+            "row": rows["row"],
+            "image_id": rows["image_id"],
+            "patient_id": patient,
+            "sex": sex,
+            "age": pl.select(age).to_series(),
+            "view": view,
+        }
+    )
+    label_columns = {
+        column: label_lists.list.contains(official_name(column)).cast(pl.Int8) for column in LABEL_COLUMNS
+    }
+    return frame.with_columns(**label_columns)
+
+
+def _check_ids(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFrame:
+    """Skip blank lines (noted); refuse rows without an image or patient id, path-like or repeated image ids."""
     blank = pl.all_horizontal([pl.col(key).is_null() | (pl.col(key) == "") for key in REQUIRED_COLUMNS])
     blank_lines = rows.filter(blank).height
     if blank_lines:
@@ -186,7 +215,11 @@ def _parse_rows(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFram
                "Each image must appear once; remove the repeated rows.")
     _fail_rows(csv_path, rows.filter(pl.col("patient_id").is_null() | (pl.col("patient_id") == "")), "patient_id",
                "rows without a Patient ID", "Every row needs the patient id (splits are made by patient).")
+    return rows
 
+
+def _parse_sex(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.Series:
+    """M / F / None; other values refused, missing ones counted."""
     sex = rows["sex"].str.to_uppercase()
     unknown_sex = rows.filter(sex.is_not_null() & (sex != "") & ~sex.is_in(["M", "F"]))
     _fail_rows(csv_path, unknown_sex, "sex", "unknown Patient Gender values",
@@ -195,7 +228,11 @@ def _parse_rows(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFram
     if missing_sex:
         report["notes"].append(f"{missing_sex} rows have no sex; kept with sex unknown")
     report["missing_sex"] = missing_sex
+    return pl.select(pl.when(sex.is_in(["M", "F"])).then(sex).otherwise(None)).to_series()
 
+
+def _parse_age(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.Expr:
+    """Age in years (058Y, 011M, 003D or plain years); text refused, ages outside 0-MAX_AGE made unknown."""
     age_parts = rows["age"].str.extract_groups(AGE_PATTERN)
     number = age_parts.struct.field("1").cast(pl.Float64)
     unit = age_parts.struct.field("2").str.to_uppercase()
@@ -212,8 +249,11 @@ def _parse_rows(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFram
         report["notes"].append(
             f"{invalid.height} ages outside 0-{MAX_AGE:g} years (e.g. {_examples(invalid['age'].head(3))}) are treated as unknown"
         )
-    age = pl.when((age >= 0) & (age <= MAX_AGE)).then(age).otherwise(None)
+    return pl.when((age >= 0) & (age <= MAX_AGE)).then(age).otherwise(None)
 
+
+def _parse_labels(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.Series:
+    """Each row's list of official findings; unknown labels refused with the nearest known one."""
     labels = rows.select("row", pl.col("labels").str.split("|")).explode("labels")
     labels = labels.with_columns(pl.col("labels").str.strip_chars())
     unknown = labels.filter(pl.col("labels").is_null() | ~pl.col("labels").is_in(list(OFFICIAL_LABELS)))
@@ -229,27 +269,7 @@ def _parse_rows(rows: pl.DataFrame, csv_path: Path, report: dict) -> pl.DataFram
     mixed = int((label_lists.list.contains("No Finding") & (label_lists.list.len() > 1)).sum())
     if mixed:
         report["notes"].append(f"{mixed} rows list 'No Finding' together with a finding; both are kept as given")
-
-    patient = rows["patient_id"]
-    patient = pl.select(
-        pl.when(patient.str.contains(r"^\d+$")).then(patient.str.strip_chars_start("0").str.zfill(8)).otherwise(patient)
-    ).to_series()
-    view = rows["view"].str.to_uppercase()
-    view = pl.select(pl.when(view == "").then(None).otherwise(view)).to_series()
-    frame = pl.DataFrame(
-        {
-            "row": rows["row"],
-            "image_id": rows["image_id"],
-            "patient_id": patient,
-            "sex": pl.select(pl.when(sex.is_in(["M", "F"])).then(sex).otherwise(None)).to_series(),
-            "age": pl.select(age).to_series(),
-            "view": view,
-        }
-    )
-    label_columns = {
-        column: label_lists.list.contains(official_name(column)).cast(pl.Int8) for column in LABEL_COLUMNS
-    }
-    return frame.with_columns(**label_columns)
+    return label_lists
 
 
 def _scan_images(root: Path, report: dict) -> tuple[dict[str, str], str]:

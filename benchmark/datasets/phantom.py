@@ -170,8 +170,19 @@ def render(
 
 
 def _draw_findings(image, x, y, s, lung_masks, lungs, size, rng) -> None:
-    """Add each finding's trace in place (see the module docstring's table)."""
-    side = lambda: int(rng.integers(2))  # noqa: E731 - which lung: 0 = image left, 1 = image right
+    """Add each finding's trace in place (see the module docstring's table), in a fixed order of random draws."""
+    _draw_diffuse(image, x, y, s, lung_masks, lungs, rng)
+    _draw_focal(image, x, y, s, lung_masks, lungs, size, rng)
+
+
+def _side(rng) -> int:
+    """Which lung: 0 = image left, 1 = image right."""
+    return int(rng.integers(2))
+
+
+def _draw_diffuse(image, x, y, s, lung_masks, lungs, rng) -> None:
+    """Effusion, atelectasis, pneumothorax, edema, consolidation and pneumonia."""
+    side = lambda: _side(rng)  # noqa: E731
     if "Effusion" in s:
         sides = [0, 1] if rng.random() < 0.35 else [side()]
         for i in sides:
@@ -207,6 +218,11 @@ def _draw_findings(image, x, y, s, lung_masks, lungs, size, rng) -> None:
         for _ in range(int(rng.integers(3, 6))):
             px, py = centre + rng.normal(0, 0.07, 2)
             image += 0.15 * s["Pneumonia"] * _blob(x, y, px, py, rng.uniform(0.04, 0.07)) * lung
+
+
+def _draw_focal(image, x, y, s, lung_masks, lungs, size, rng) -> None:
+    """Infiltration, mass, nodules, fibrosis, pleural thickening and hernia."""
+    side = lambda: _side(rng)  # noqa: E731
     if "Infiltration" in s:
         for _ in range(int(rng.integers(8, 15))):
             lung, cx, cy, rx, _ = lung_masks[side()]

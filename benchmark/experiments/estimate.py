@@ -105,7 +105,9 @@ def gpu_seconds(job, plan, ctx) -> tuple[float | None, str]:
     dataset = plan.by_id[f"dataset/{job.payload['dataset']}"].payload
     rows = dataset_images(job.payload["dataset"], dataset, ctx)
     if job.stage == "extract":
-        return rows / rate.img_per_s, rate.source
+        from benchmark.pipelines.ensemble import weights_members
+
+        return len(weights_members(job.payload["weights"])) * rows / rate.img_per_s, rate.source  # per member
     splits = task_images(job.payload, rows)
     from benchmark.experiments.stages.finetune import request_of
 

@@ -76,10 +76,7 @@ def parse_values(values: dict, source: Source) -> Experiment:
     encoders = {key: _encoder(source, key, table) for key, table in _named(source, values, "encoders").items()}
     methods = {key: _method(source, key, table) for key, table in _named(source, values, "methods").items()}
     for method in methods.values():
-        for encoder in method.encoders or ():
-            if encoder not in encoders:
-                raise source.error(("methods", method.name, "encoders"),
-                                   f"{encoder!r} is not an encoder of this file ({', '.join(encoders)})")
+        _check_method_encoders(source, method, encoders)
     resources = {}
     given = values.get("resources", {})
     if not isinstance(given, dict):
@@ -97,7 +94,29 @@ def parse_values(values: dict, source: Source) -> Experiment:
         encoders=encoders, methods=methods, seeds=_seeds(source, values.get("seeds", {})), resources=resources,
         extract=check_table(source, ("extract",), values.get("extract", {}), schema.EXTRACT),
         leaderboard=check_table(source, ("leaderboard",), values.get("leaderboard", {}), schema.LEADERBOARD),
+        report=_report(source, values.get("report", {})),
     )
+
+
+def _check_method_encoders(source: Source, method: MethodEntry, encoders: dict[str, EncoderEntry]) -> None:
+    """The encoders a method names are in the file; fine-tuning applies to no ensemble (one checkpoint each)."""
+    for encoder in method.encoders or ():
+        if encoder not in encoders:
+            raise source.error(("methods", method.name, "encoders"),
+                               f"{encoder!r} is not an encoder of this file ({', '.join(encoders)})")
+    for entry in encoders.values():
+        if method.kind == "finetune" and isinstance(entry.weights, tuple) and method.applies_to(entry.name):
+            raise source.error(("methods", method.name), f"fine-tuning takes one checkpoint, and {entry.name} names an "
+                               "ensemble; list the other encoders in encoders = [...] (fine-tune a member in an "
+                               "experiment of its own)")
+
+
+def _report(source: Source, table) -> dict:
+    checked = check_table(source, ("report",), table, schema.REPORT)
+    unknown = [fmt for fmt in checked["formats"] if fmt not in ("svg", "png", "pdf")]
+    if unknown:
+        raise source.error(("report", "formats"), f"unknown format {unknown[0]!r}; choose from svg, png, pdf")
+    return checked
 
 
 def _named(source: Source, values: dict, section: str) -> dict[str, Any]:
@@ -119,14 +138,22 @@ def _dataset(source: Source, name: str, table: Any) -> DatasetEntry:
     where = ("datasets", name)
     synthetic_keys = {key.name for key in schema.SYNTHETIC}
     adapter = table.get("adapter", "nih") if isinstance(table, dict) else "nih"
-    keys = schema.DATASET + (schema.SYNTHETIC if adapter == "nih-synthetic" else ())
-    if adapter == "nih" and isinstance(table, dict):
+    keys = schema.DATASET + (schema.SYNTHETIC if adapter == "nih-synthetic" else ()) + \
+        (schema.CXR if adapter in ("chexpert", "mimic") else ())
+    if adapter != "nih-synthetic" and isinstance(table, dict):
         for key in synthetic_keys & set(table):
-            raise source.error(where + (key,), "is a setting of adapter = \"nih-synthetic\", not of the NIH release")
+            raise source.error(where + (key,), "is a setting of adapter = \"nih-synthetic\", not of a release")
+    if adapter in ("nih", "nih-synthetic") and isinstance(table, dict):
+        for key in {key.name for key in schema.CXR} & set(table):
+            raise source.error(where + (key,), "is a setting of the chexpert and mimic adapters; NIH has none")
     checked = check_table(source, where, table, keys)
-    if checked["root"] is None and checked["adapter"] == "nih":
-        raise source.error(where, "needs root = \"PATH\": the folder of the NIH release (Data_Entry_2017*.csv, images)")
+    if checked["root"] is None and checked["adapter"] in schema.RELEASES:
+        raise source.error(where, f"needs root = \"PATH\": the folder of the {checked['adapter']} release "
+                                  "(docs/datasets.md)")
     root = source.resolve_path(checked["root"]) if checked["root"] else None
+    for key in ("mimic_iv", "race_map"):
+        if checked.get(key):
+            checked[key] = source.resolve_path(checked[key])
     if checked["adapter"] == "nih-synthetic":
         synthetic = Synthetic(**{key: checked.pop(key) for key in synthetic_keys})
         if synthetic.effects is not None:
@@ -171,8 +198,20 @@ def _encoder(source: Source, name: str, table: Any) -> EncoderEntry:
         raise source.error(("encoders", name), f"unknown encoder; `bench models` lists them: {', '.join(REGISTRY)}")
     checked = check_table(source, ("encoders", name), table, schema.ENCODER)
     if checked["weights"]:
-        checked["weights"] = str(source.resolve_path(checked["weights"]))
+        checked["weights"] = _weights(source, name, checked["weights"])
     return EncoderEntry(name=name, **checked)
+
+
+def _weights(source: Source, name: str, weights) -> str | tuple[str, ...]:
+    """Checkpoint paths resolved against the file's folder ("random-init:SEED" stays as written); a list of two or
+    more: an ensemble's members."""
+    from extractors.weights import RANDOM_INIT_MEMBER
+
+    given = [weights] if isinstance(weights, str) else list(weights)
+    if not given or len(set(given)) < len(given):
+        raise source.error(("encoders", name, "weights"), "name one checkpoint, or each member of an ensemble once")
+    paths = tuple(text if text.startswith(RANDOM_INIT_MEMBER) else str(source.resolve_path(text)) for text in given)
+    return paths[0] if len(paths) == 1 else paths
 
 
 def _method(source: Source, name: str, table: Any) -> MethodEntry:

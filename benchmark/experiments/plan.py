@@ -5,10 +5,11 @@
     heads/<encoder>/<task>/seed<S>                   every head method on the store     <- extract
     finetune/<encoder>/<task>/<method>/seed<S>       LoRA / full fine-tuning              <- dataset
     leaderboard/<task>                               the experiment's runs of the task   <- heads, finetune
+    report/<task>                                    its figures, tables and page        <- leaderboard
 
 A `Job` is small, plain, picklable data: its stage, its inputs (`payload`, JSON) and what it needs (GPUs,
 processes, the stage's resources). One function (`benchmark.experiments.worker.run_job`) executes any job, in
-a subprocess or a submitit job. The report stage joins the plan when `bench report` exists (`report_jobs`).
+a subprocess or a submitit job.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from benchmark.core.identity import digest, plain
 from benchmark.experiments.spec import Experiment, MethodEntry, Resources
 
 REPORT_MODULE = "benchmark.commands.report"
-"""`bench report` (issue 14); when it exists, `report_jobs` adds a report job per task after its leaderboard."""
+"""`bench report`; `report_jobs` adds a report job per task after its leaderboard."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,11 @@ def expand(experiment: Experiment, *, distributed: bool = False) -> Plan:
 
 
 def report_jobs(experiment: Experiment, task: str, leaderboard: Job) -> list[Job]:
-    """HOOK for the report stage (issue 14): no jobs until `bench report` exists. Then this returns one `report`
-    job per task, depending on `leaderboard`, and `benchmark/experiments/stages/report.py` runs it (a test,
-    tests/test_run_plan.py, fails once REPORT_MODULE exists and this still returns nothing)."""
-    return []
+    """The report stage: one `report/<task>` job per task after its leaderboard, drawing from the data the
+    leaderboard job wrote (`benchmark/experiments/stages/report.py`; `bench report --experiment NAME`)."""
+    payload = {"task": task, "experiment": experiment.name, "options": plain(experiment.report)}
+    return [Job(id=f"report/{task}", stage="report", payload=payload, deps=(leaderboard.id,),
+                resources=experiment.resources["report"])]
 
 
 class _Builder:

@@ -95,7 +95,7 @@ def _gpus_for(plan: Plan) -> list[str]:
 
 
 def summarise(tracker: Tracker, folder: ExperimentFolder, console: Console) -> int:
-    """Print the counts, the failed jobs with their logs, and the leaderboards; return the exit code."""
+    """Print the counts, the failed jobs with their logs, the leaderboards and the reports; return the exit code."""
     counts = tracker.counts()
     elapsed = clock(time.perf_counter() - tracker.started)
     console.print(f"[bold]{folder.name}[/]: {len(tracker.plan)} jobs in {elapsed} · ", counts_text(tracker),
@@ -116,6 +116,10 @@ def summarise(tracker: Tracker, folder: ExperimentFolder, console: Console) -> i
         if job.stage == "leaderboard" and tracker[job.id].state in ("done", "cached") and state is not None:
             console.print(Path(state.outputs["table"]).read_text(encoding="utf-8"), highlight=False, markup=False,
                           soft_wrap=True, end="")
+    for job in tracker.plan.jobs:
+        state = folder.state(job.id)
+        if job.stage == "report" and tracker[job.id].state in ("done", "cached") and state is not None:
+            console.print(f"report: {escape(state.outputs['html'])}", highlight=False, soft_wrap=True)
     if counts.get("interrupted"):
         return 130
     return 1 if counts.get("failed") or counts.get("blocked") else 0

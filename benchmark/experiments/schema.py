@@ -18,10 +18,12 @@ REQUIRED = object()
 """The default of a key that must be given."""
 
 EXECUTORS = ("local", "slurm", "submitit-local")
-STAGES = ("dataset", "extract", "heads", "finetune", "leaderboard")
+STAGES = ("dataset", "extract", "heads", "finetune", "leaderboard", "report")
 GPU_STAGES = ("extract", "finetune")
 """Stages that may ask for GPUs; with several (on Slurm) they run under torchrun, one process per GPU."""
-DATASET_ADAPTERS = ("nih", "nih-synthetic")
+DATASET_ADAPTERS = ("nih", "chexpert", "mimic", "nih-synthetic")
+RELEASES = ("nih", "chexpert", "mimic")
+"""Adapters that read a release as downloaded (`benchmark.datasets.adapters`); they need a root."""
 FINETUNE_METHODS = ("lora", "full")
 
 
@@ -43,6 +45,7 @@ TYPE_WORDS = {
     "integers": "a list of whole numbers",
     "numbers": "a list of numbers",
     "texts": "a list of text in quotes",
+    "text-or-texts": "text in quotes, or a list of them",
     "table": "a table",
     "options": "a table of text, number or true/false values",
 }
@@ -52,8 +55,8 @@ EXPERIMENT = (
     Key("description", "text", "", "a sentence for people"),
 )
 DATASET = (
-    Key("adapter", "text", "nih", "nih (the official NIH ChestX-ray14 layout) or nih-synthetic (written by the plan)",
-        choices=DATASET_ADAPTERS),
+    Key("adapter", "text", "nih", "nih, chexpert or mimic (each release as downloaded, docs/datasets.md), or "
+        "nih-synthetic (written by the plan)", choices=DATASET_ADAPTERS),
     Key("root", "text", None, "the dataset folder; $VARS and ~ expand, relative paths start at this file's folder "
         "(nih-synthetic: default <workdir>/demo/nih-synthetic-n<N>-px<SIZE>-seed<SEED>)"),
     Key("val_fraction", "number", 0.1, "share of train_val patients held out for validation", minimum=0.0),
@@ -61,6 +64,15 @@ DATASET = (
     Key("allow_missing_images", "boolean", False, "drop (and count) rows whose image file is missing"),
     Key("skip_bad", "boolean", False, "record undecodable images as excluded instead of failing"),
 )
+CXR = (
+    Key("uncertain", "text", None, "chexpert, mimic: uncertain labels as zeros, ones, or ignore (masked)",
+        choices=("zeros", "ones", "ignore")),
+    Key("views", "text", None, "chexpert, mimic: frontal (default) or all views", choices=("frontal", "all")),
+    Key("labeler", "text", None, "mimic: the chexpert (default) or negbio label file", choices=("chexpert", "negbio")),
+    Key("mimic_iv", "text", None, "mimic: the MIMIC-IV folder with patients and admissions (sex, age, race, insurance)"),
+    Key("race_map", "text", None, "chexpert, mimic: a JSON file adding to the race / insurance map"),
+)
+"""Settings of the CheXpert and MIMIC-CXR adapters (refused for NIH, which has none of them)."""
 SYNTHETIC = (
     Key("n", "integer", 1000, "nih-synthetic: number of images", minimum=1),
     Key("size", "integer", 256, "nih-synthetic: image side in pixels", minimum=16),
@@ -75,7 +87,8 @@ TASK = (
     Key("params", "table", {}, "the task's parameters, e.g. { per_class = 200, split_fractions = [0.7, 0.1, 0.2] }"),
 )
 ENCODER = (
-    Key("weights", "text", None, "checkpoint file or folder (default: $BENCH_WEIGHTS/<encoder>/, then the HF cache)"),
+    Key("weights", "text-or-texts", None, "checkpoint file or folder (default: $BENCH_WEIGHTS/<encoder>/, then the HF "
+        "cache); a list: the members of an ensemble (heads average their probabilities; no fine-tuning)"),
     Key("trust_checkpoint", "boolean", False, "allow a checkpoint that needs arbitrary unpickling"),
     Key("batch_size", "integer", None, "extraction batch size for this encoder (default: [extract] batch_size)",
         minimum=1),
@@ -137,7 +150,15 @@ LEADERBOARD = (
     Key("min_group_size", "integer", 30, "flag figures from smaller groups", minimum=0),
     Key("seed_exact", "boolean", False, "reproduce the seed study's code slips"),
 )
-TOP_LEVEL = ("experiment", "datasets", "tasks", "encoders", "methods", "seeds", "resources", "extract", "leaderboard")
+REPORT = (
+    Key("plane_y", "text", "worst_group_utility", "y of the utility-fairness plane (worst_group_utility or a gap)"),
+    Key("heatmap", "text", "f1", "per-class metric of the disease x group heatmap", choices=("f1", "auc")),
+    Key("max_runs", "integer", 12, "runs shown in the per-run figures (forest plot, heatmap)", minimum=1),
+    Key("formats", "texts", ["svg", "png", "pdf"], "figure files to write (svg, png, pdf; the page inlines svg)"),
+)
+"""`bench report`'s options for the report job (the evaluation's are [leaderboard]'s)."""
+TOP_LEVEL = ("experiment", "datasets", "tasks", "encoders", "methods", "seeds", "resources", "extract", "leaderboard",
+             "report")
 
 
 class Source:
@@ -189,6 +210,8 @@ def type_ok(kind: str, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == "text-or-texts":
+        return type_ok("text", value) or type_ok("texts", value)
     if kind in ("integers", "numbers", "texts"):
         return isinstance(value, list) and all(type_ok(kind[:-1], item) for item in value)
     if kind == "options":

@@ -22,7 +22,7 @@ class Synthetic:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A dataset in the official NIH layout, registered in the workdir under `name`."""
+    """A dataset as its release is laid out (or written by the plan), registered in the workdir under `name`."""
 
     name: str
     adapter: str
@@ -32,6 +32,11 @@ class DatasetEntry:
     allow_missing_images: bool = False
     skip_bad: bool = False
     synthetic: Synthetic | None = None
+    uncertain: str | None = None  # chexpert, mimic (`benchmark.datasets.common.LoadOptions`)
+    views: str | None = None
+    labeler: str | None = None
+    mimic_iv: Path | None = None
+    race_map: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class TaskEntry:
 @dataclass(frozen=True)
 class EncoderEntry:
     name: str  # an encoder of `extractors.registry.REGISTRY`
-    weights: str | None = None
+    weights: str | tuple[str, ...] | None = None  # several: an ensemble's members (`benchmark.pipelines.ensemble`)
     trust_checkpoint: bool = False
     batch_size: int | None = None
 
@@ -92,6 +97,7 @@ class Experiment:
     resources: dict[str, Resources]
     extract: dict
     leaderboard: dict
+    report: dict = field(default_factory=dict)
 
     def methods_of(self, kind: str, encoder: str) -> list[MethodEntry]:
         return [method for method in self.methods.values() if method.kind == kind and method.applies_to(encoder)]

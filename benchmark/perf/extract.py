@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="decode / loader workers (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--repeats", type=int, default=5, help="alternating forward/warm rounds (default 5)")
+    parser.add_argument("--hit-images", type=int, default=0, metavar="N",
+                        help="also time the cache-hit decision of an N-image dataset (112120 = NIH size; default off)")
 
 
 def build_encoder(name: str, device: str):
@@ -72,12 +74,11 @@ def forward_only(encoder, pixels, batch_size: int, device: str) -> tuple[float, 
 
 
 def measure(args) -> dict:
+    from benchmark.core.distributed import check_device
     from benchmark.datasets.nih import load_nih
     from benchmark.datasets.synth import write_synthetic
-    from cache.embeddings import EmbeddingStore
-    from cache.pixels import PixelStore
-    from benchmark.core.distributed import check_device
     from benchmark.pipelines.extract import extract
+    from cache.pixels import PixelStore
 
     device = check_device(args.device)
     encoder = build_encoder(args.model, device)
@@ -95,29 +96,46 @@ def measure(args) -> dict:
         pixels = PixelStore.open(PixelStore.open_or_build(
             dataset.manifest, dataset.root, size=encoder.pixel_size, resize=encoder.pixel_resize, workdir=workdir
         ).path).read_range(0, args.n)
-        forward, warm, stage, waiting, forward_cpu, stage_cpu, encoding = [], [], [], [], [], [], []
-        for _ in range(max(1, args.repeats)):
-            wall, cpu = forward_only(encoder, pixels, args.batch_size, device)
-            forward.append(wall)
-            forward_cpu.append(cpu)
-            shutil.rmtree(workdir / "stores")
-            started = time.perf_counter()
-            path = extract(encoder, dataset.manifest, dataset.root, **options)
-            warm.append(args.n / (time.perf_counter() - started))
-            timings = json.loads(EmbeddingStore.open(path).attrs["timings"])
-            stage.append(timings["embedded_rows"] / timings["embed_images_s"])
-            waiting.append(timings["loader_wait_s"] / timings["embed_images_s"])
-            encoding.append(timings["encode_calls_s"] / timings["embed_images_s"])
-            stage_cpu.append(timings["embedded_rows"] / timings["embed_images_cpu_s"])
+        rounds, path = _warm_rounds(args, encoder, pixels, dataset, options, device)
 
         started = time.perf_counter()
         extract(encoder, dataset.manifest, dataset.root, **options)
         hit_seconds = time.perf_counter() - started
         store_bytes = path.stat().st_size
+    return _summary(args, encoder, device, rounds, cold=cold, hit_seconds=hit_seconds, store_bytes=store_bytes)
+
+
+def _warm_rounds(args, encoder, pixels, dataset, options, device) -> tuple[dict, Path]:
+    """`args.repeats` rounds of (forward pass alone, the whole extraction from decoded pixels), side by side;
+    lists of throughputs and shares per round, and the store path."""
+    from benchmark.pipelines.extract import extract
+    from cache.embeddings import EmbeddingStore
+
+    rounds = {key: [] for key in ("forward", "warm", "stage", "waiting", "forward_cpu", "stage_cpu", "encoding")}
+    for _ in range(max(1, args.repeats)):
+        wall, cpu = forward_only(encoder, pixels, args.batch_size, device)
+        rounds["forward"].append(wall)
+        rounds["forward_cpu"].append(cpu)
+        shutil.rmtree(options["workdir"] / "stores")
+        started = time.perf_counter()
+        path = extract(encoder, dataset.manifest, dataset.root, **options)
+        rounds["warm"].append(args.n / (time.perf_counter() - started))
+        timings = json.loads(EmbeddingStore.open(path).attrs["timings"])
+        rounds["stage"].append(timings["embedded_rows"] / timings["embed_images_s"])
+        rounds["waiting"].append(timings["loader_wait_s"] / timings["embed_images_s"])
+        rounds["encoding"].append(timings["encode_calls_s"] / timings["embed_images_s"])
+        rounds["stage_cpu"].append(timings["embedded_rows"] / timings["embed_images_cpu_s"])
+    return rounds, path
+
+
+def _summary(args, encoder, device, rounds: dict, *, cold: float, hit_seconds: float, store_bytes: int) -> dict:
     import statistics
 
+    forward, warm, stage = rounds["forward"], rounds["warm"], rounds["stage"]
     best_forward, best_warm, best_stage = max(forward), max(warm), max(stage)
-    round_ratio = statistics.median(s / f for s, f in zip(stage, forward))
+    cpu_ratio = None
+    if args.workers == 0 and device == "cpu":
+        cpu_ratio = statistics.median(s / f for s, f in zip(rounds["stage_cpu"], rounds["forward_cpu"]))
     return {
         "model": args.model,
         "weights": encoder.weights_tag,
@@ -132,12 +150,10 @@ def measure(args) -> dict:
         "warm_pipeline_img_per_s": best_warm,
         "cold_pipeline_img_per_s": cold,
         "warm_stage_over_forward": best_stage / best_forward,
-        "warm_stage_over_forward_median_round": round_ratio,
-        "data_wait_share_of_image_stage": statistics.median(waiting),
-        "encoder_share_of_image_stage": statistics.median(encoding) if device == "cpu" else None,
-        "warm_stage_over_forward_cpu_time": (
-            statistics.median(s / f for s, f in zip(stage_cpu, forward_cpu)) if args.workers == 0 and device == "cpu" else None
-        ),
+        "warm_stage_over_forward_median_round": statistics.median(s / f for s, f in zip(stage, forward)),
+        "data_wait_share_of_image_stage": statistics.median(rounds["waiting"]),
+        "encoder_share_of_image_stage": statistics.median(rounds["encoding"]) if device == "cpu" else None,
+        "warm_stage_over_forward_cpu_time": cpu_ratio,
         "warm_over_forward": best_warm / best_forward,
         "warm_over_cold": best_warm / cold,
         "cache_hit_seconds": hit_seconds,
@@ -154,6 +170,11 @@ def run(args) -> int:
     from benchmark.ui import console
 
     result = measure(args)
+    if args.hit_images:
+        from benchmark.perf.cache_hit import measure_hit
+
+        with tempfile.TemporaryDirectory(prefix="bench-perf-hit-") as folder:
+            result.update(measure_hit(args.hit_images, Path(folder), workers=args.workers))
     if args.json:
         console.print_json(json.dumps(result))
         return 0
@@ -184,6 +205,11 @@ def run(args) -> int:
     table.add_row("warm end to end / forward only", f"{result['warm_over_forward']:.3f}")
     table.add_row("warm / cold (end to end)", f"{result['warm_over_cold']:.2f}x")
     table.add_row("cache-hit re-run (in process)", f"{result['cache_hit_seconds'] * 1000:,.0f} ms")
+    if args.hit_images:
+        from benchmark.perf.cache_hit import rows
+
+        for label, value in rows(result):
+            table.add_row(label, value)
     console.print(table)
     console.print("Timing only: synthetic images" + (", random weights." if result["weights"] == "random-init" else "."))
     return 0

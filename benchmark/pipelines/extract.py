@@ -67,31 +67,44 @@ def store_resize_of(spec) -> str:
 
 def expected_weights_digest(name: str, weights) -> str | None:
     """The weights digest `load_encoder(name, weights=weights)` will report, found without building the model
-    (so that a cache hit costs no model construction); None when it cannot be known here (the load then
-    reports the problem)."""
-    from extractors.registry import get_spec
+    (so that a cache hit costs no model construction); for several checkpoints, their ensemble's digest
+    (`cache.ensemble.ensemble_digest`). None when it cannot be known here (the load then reports the problem)."""
+    from benchmark.pipelines.ensemble import weights_members
+    from cache.ensemble import ensemble_digest
 
-    spec = get_spec(name)
-    if weights is None and spec.variant == "tiny":
-        return RANDOM_INIT
-    from extractors.weights import resolve_weights, verify_digest
-
+    members = weights_members(weights)
     try:
-        return verify_digest(resolve_weights(spec, weights))
+        digests = [weights_digest_of(name, member) for member in members]
     except BenchError:
         return None
+    return digests[0] if len(digests) == 1 else ensemble_digest(digests)
+
+
+def weights_digest_of(name: str, weights) -> str:
+    """The weights digest of one checkpoint (`expected_weights_digest`), or a BenchError saying why it cannot be
+    found."""
+    from extractors.registry import get_spec
+    from extractors.weights import random_init_member, resolve_weights, verify_digest
+
+    spec = get_spec(name)
+    seeded = random_init_member(spec, weights)
+    if seeded is not None:
+        return seeded[1]
+    if weights is None and spec.variant == "tiny":
+        return RANDOM_INIT
+    return verify_digest(resolve_weights(spec, weights))
 
 
 def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_content: bool = False,
                  classes=None) -> Path | None:
     """The complete store `extract(name, manifest, root, ...)` would return, if it exists and every image file
     is unchanged since its pixels were decoded; else None. Reads only."""
-    from extractors.registry import get_spec
+    from extractors import encoder_spec
 
     weights_digest = expected_weights_digest(name, weights)
     if weights_digest is None:
         return None
-    spec = get_spec(name)
+    spec = encoder_spec(name, weights)
     pixels = PixelStore.current(manifest, root, size=spec.preprocess.pixel_size, workdir=workdir,
                                 resize=store_resize_of(spec), verify_content=verify_content)
     if pixels is None:
@@ -246,7 +259,8 @@ class ExtractRequest:
     model: str
     root: str | Path
     dataset: str = "nih"
-    weights: str | None = None
+    weights: str | tuple[str, ...] | None = None
+    """A checkpoint file or folder; several: the members of an ensemble, one store each (`pipelines.ensemble`)."""
     trust_checkpoint: bool = False
     device: str = "cpu"
     batch_size: int = 64
@@ -280,6 +294,8 @@ class ExtractOutcome:
     cache_hit: bool  # the embedding store existed before this run (its pixels may have been refreshed)
     dataset: Any  # the adapter's dataset (manifest, root, report)
     registered: bool  # the workdir's registered dataset was (re)written by this run
+    stores: tuple[Path, ...] = ()  # an ensemble: one store per member, in the order given (else just `store`)
+    cache_hits: tuple[bool, ...] = ()
 
 
 def extract_dataset(request: ExtractRequest, workdir, progress: Progress = SILENT) -> ExtractOutcome:
@@ -300,15 +316,17 @@ def extract_dataset(request: ExtractRequest, workdir, progress: Progress = SILEN
     for note in dataset.report.get("notes", []):
         progress.note(f"{request.dataset}: {note}")
     started = time.time()
-    hit = cached_store(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
-                       verify_content=request.verify_content, classes=adapter.prompt_classes)
-    path = hit or extract(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
-                          trust_checkpoint=request.trust_checkpoint, device=request.device,
-                          batch_size=request.batch_size, workers=request.workers, skip_bad=request.skip_bad,
-                          keep_degenerate=request.keep_degenerate, verify_content=request.verify_content,
-                          progress=progress, wait=request.wait, classes=adapter.prompt_classes)
+    from benchmark.pipelines.ensemble import extract_members
+
+    paths = extract_members(request.model, dataset.manifest, dataset.root, workdir=workdir, weights=request.weights,
+                            trust_checkpoint=request.trust_checkpoint, device=request.device,
+                            batch_size=request.batch_size, workers=request.workers, skip_bad=request.skip_bad,
+                            keep_degenerate=request.keep_degenerate, verify_content=request.verify_content,
+                            progress=progress, wait=request.wait, classes=adapter.prompt_classes)
     registered = environment_rank() == 0 and _register_if_changed(workdir, request.dataset, dataset)
-    return ExtractOutcome(store=path, cache_hit=path.stat().st_mtime < started, dataset=dataset, registered=registered)
+    hits = tuple(path.stat().st_mtime < started for path in paths)
+    return ExtractOutcome(store=paths[0], cache_hit=all(hits), dataset=dataset, registered=registered,
+                          stores=tuple(paths), cache_hits=hits)
 
 
 def _register_if_changed(workdir: Workdir, name: str, dataset) -> bool:

@@ -25,6 +25,7 @@ from benchmark.core.schema import MASKED, RANDOM_INIT, SPLITS, label_column
 from benchmark.core.versions import package_versions
 from benchmark.core.workdir import Workdir
 from benchmark.pipelines.protect import check_protect
+from cache.ensemble import StoreEnsemble, open_store
 from heads.registry import DEFAULT_HEADS, HeadSpec, get_head
 
 
@@ -39,6 +40,8 @@ class HeadsRequest:
     dataset: str = "nih"
     task_params: dict = field(default_factory=dict)
     weights_digest: str | None = None
+    ensemble: tuple[str, ...] = ()
+    """The weights digests of an ensemble's members (two or more; `benchmark.pipelines.ensemble`), else empty."""
     head_params: dict = field(default_factory=dict)
     promptset: str | None = None
     force: bool = False
@@ -177,7 +180,6 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
     from benchmark.core.manifest import manifest_digest
     from benchmark.datasets.registry import load_registered, registered_source
     from benchmark.tasks import build_task
-    from cache.embeddings import EmbeddingStore, find_stores
 
     if manifest is None:
         manifest, root = load_registered(workdir, request.dataset)
@@ -190,8 +192,9 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
 
         if request.model not in REGISTRY:
             get_spec(request.model)  # a misspelt name: list the known encoders rather than suggest extracting it
-    candidates = find_stores(workdir, request.model, digest, weights_digest=request.weights_digest)
-    store = fresh_store(candidates, manifest, root, progress) if embeddings else EmbeddingStore.open(candidates[0])
+    fresh = (lambda candidates: fresh_store(candidates, manifest, root, progress)) if embeddings else None
+    store = open_store(workdir, request.model, digest, weights_digest=request.weights_digest,
+                       members=request.ensemble, choose=fresh)
     aligned = align_task_to_store(task, store)
     if aligned.excluded:
         progress.note(f"{len(aligned.excluded)} task image(s) excluded by the store (undecodable), left out: "
@@ -222,6 +225,9 @@ def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> li
     specs = heads_for_encoder(request.model, specs, defaults=tuple(request.heads) == DEFAULT_HEADS, progress=progress)
     if not specs:
         raise BenchError("no heads asked for; choose from the heads registry (see `bench fit-heads --help`)")
+    if request.ensemble:
+        progress.note(f"{request.model}: an ensemble of {len(request.ensemble)} checkpoints; each head is fitted on "
+                      "every member's embeddings and its probabilities are the mean of the members'")
     if request.test_on:
         from benchmark.pipelines.transfer import fit_transfer
 
@@ -264,16 +270,27 @@ def write_run(workdir: Workdir, request: HeadsRequest, record: RunRecord, frame,
 
 
 def build_estimator(spec: HeadSpec, request: HeadsRequest, inputs: HeadInputs):
-    """(a fresh estimator for `spec`, what the pipeline chose for it); zero-shot reads the store's prompts."""
+    """(a fresh estimator for `spec`, what the pipeline chose for it); zero-shot reads the store's prompts. On an
+    ensemble, one estimator per member, their probabilities averaged (`heads.member_average`)."""
+    if isinstance(inputs.store, StoreEnsemble):
+        from heads.member_average import MemberAverage
+
+        built = [build_for_store(spec, request, store, inputs.task, inputs.workdir) for store in inputs.store.members]
+        return MemberAverage([head for head, _ in built], widths=inputs.store.widths), built[0][1]
+    return build_for_store(spec, request, inputs.store, inputs.task, inputs.workdir)
+
+
+def build_for_store(spec: HeadSpec, request: HeadsRequest, store, task, workdir):
+    """`build_estimator` for one store (one checkpoint)."""
     params = dict(request.head_params.get(spec.name, {}))
     if spec.kind == "zeroshot":
         from benchmark.pipelines.promptsets import prompt_text
         from benchmark.pipelines.zeroshot import build_zeroshot, refuse_vision_only
 
-        refuse_vision_only(inputs.store.model)
-        text = prompt_text(inputs.workdir, inputs.store, request.promptset, classes=inputs.task.classes)
-        return build_zeroshot(inputs.store, inputs.task.classes, inputs.task.kind, text=text, **params)
-    return spec.create(random_state=request.seed, n_classes=len(inputs.task.classes), **params), {}
+        refuse_vision_only(store.model)
+        text = prompt_text(workdir, store, request.promptset, classes=task.classes)
+        return build_zeroshot(store, task.classes, task.kind, text=text, **params)
+    return spec.create(random_state=request.seed, n_classes=len(task.classes), **params), {}
 
 
 def fit_and_predict(spec: HeadSpec, head, inputs: HeadInputs) -> np.ndarray:
@@ -316,6 +333,7 @@ def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, hyperp
         weights_tag=store.weights_tag,
         weights_digest=store.attrs.get("weights_digest", ""),
         random_init=store.weights_tag == RANDOM_INIT,
+        ensemble=store.member_records() if isinstance(store, StoreEnsemble) else [],
         dataset=request.dataset,
         experiment=request.experiment,
         task_params=task.params,
@@ -326,8 +344,16 @@ def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, hyperp
         rows={split: int(rows.size) for split, rows in inputs.positions.items()},
         excluded_images=len(inputs.aligned.excluded),
         versions={**package_versions(), "store": store.versions},
-        details={"store_path": str(store.path), "fit_seconds": round(seconds, 3), **mitigation},
+        details={"store_path": str(store.path), "fit_seconds": round(seconds, 3), **mitigation,
+                 **ensemble_details(store)},
     )
+
+
+def ensemble_details(store) -> dict:
+    """An ensemble run's member store files (its record lists the members themselves)."""
+    if not isinstance(store, StoreEnsemble):
+        return {}
+    return {"store_paths": [str(member.path) for member in store.members]}
 
 
 IDENTICAL_FIELDS = ("encoder", "weights_digest", "method", "seed", "store_identity", "task_params", "hyperparameters",

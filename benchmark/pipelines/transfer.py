@@ -51,12 +51,12 @@ def prepare_test_set(workdir: Workdir, request: HeadsRequest, name: str, weights
     from benchmark.core.manifest import manifest_digest
     from benchmark.datasets.registry import load_registered
     from benchmark.tasks import build_task
-    from cache.embeddings import EmbeddingStore, find_store
+    from cache.ensemble import open_store
 
     manifest, _ = load_registered(workdir, name)
     digest = manifest_digest(manifest)
     task = build_task(request.task, manifest, seed=request.seed, **request.task_params)
-    store = EmbeddingStore.open(find_store(workdir, request.model, digest, weights_digest=weights_digest))
+    store = open_store(workdir, request.model, digest, weights_digest=weights_digest, members=request.ensemble)
     aligned = align_task_to_store(task, store)
     rows = aligned.split("test")
     if rows.size == 0:

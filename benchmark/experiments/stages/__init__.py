@@ -19,7 +19,7 @@ from benchmark.core.workdir import Workdir
 from benchmark.experiments.folder import ExperimentFolder
 
 STAGE_MODULES = {name: f"benchmark.experiments.stages.{name}"
-                 for name in ("dataset", "extract", "heads", "finetune", "leaderboard")}
+                 for name in ("dataset", "extract", "heads", "finetune", "leaderboard", "report")}
 
 
 def stage(name: str) -> ModuleType:

@@ -1,5 +1,5 @@
-"""dataset/<name>: write an nih-synthetic dataset if asked (complete or not at all), read the folder with the NIH
-adapter and register its manifest in the workdir under the dataset's name (what `bench data check --register`
+"""dataset/<name>: write an nih-synthetic dataset if asked (complete or not at all), read the folder with its
+adapter (nih, chexpert, mimic) and register its manifest in the workdir under the dataset's name (what `bench data check --register`
 and `bench extract` do). Done when the registered manifest is the one the folder gives now."""
 
 from __future__ import annotations
@@ -51,10 +51,15 @@ def run(job, ctx) -> dict:
 
 
 def _load(payload: dict, root: Path):
-    from benchmark.datasets.nih import load_nih
+    from benchmark.datasets.adapters import load_dataset
+    from benchmark.datasets.common import LoadOptions
 
-    return load_nih(root, val_fraction=payload["val_fraction"], seed=payload["split_seed"],
-                    allow_missing_images=payload["allow_missing_images"])
+    adapter = "nih" if payload["adapter"] == "nih-synthetic" else payload["adapter"]
+    given = {key: payload.get(key) for key in ("uncertain", "views", "labeler", "mimic_iv", "race_map")}
+    options = LoadOptions(val_fraction=payload["val_fraction"], seed=payload["split_seed"],
+                          allow_missing_images=payload["allow_missing_images"],
+                          **{key: value for key, value in given.items() if value is not None})
+    return load_dataset(adapter, root, options)
 
 
 def _digest(dataset) -> str:

@@ -1,5 +1,6 @@
 """extract/<encoder>/<dataset>: the frozen encoder over the registered dataset, once, into its embedding store
-(`benchmark.pipelines.extract.extract`). Done when the store of the same identity is complete (`cached_store`)."""
+(`benchmark.pipelines.extract.extract`; an ensemble: one store per member, `benchmark.pipelines.ensemble`). Done
+when the store of the same identity is complete (`cached_store`), every member's for an ensemble."""
 
 from __future__ import annotations
 
@@ -19,23 +20,30 @@ def prompt_classes(ctx, dataset: str):
 
 
 def check(job, ctx) -> dict | None:
-    from benchmark.pipelines.extract import cached_store
+    from benchmark.pipelines.ensemble import cached_members
 
     payload = job.payload
     manifest, root, _ = ctx.registered(payload["dataset"])
-    path = cached_store(payload["model"], manifest, root, workdir=ctx.workdir, weights=payload["weights"],
-                        classes=prompt_classes(ctx, payload["dataset"]))
-    return None if path is None else {"store": str(path)}
+    paths = cached_members(payload["model"], manifest, root, workdir=ctx.workdir, weights=payload["weights"],
+                           classes=prompt_classes(ctx, payload["dataset"]))
+    return None if paths is None else stores_output(paths)
 
 
 def run(job, ctx) -> dict:
-    from benchmark.pipelines.extract import extract
+    from benchmark.pipelines.ensemble import extract_members
 
     payload = job.payload
     manifest, root, _ = ctx.registered(payload["dataset"])
-    path = extract(payload["model"], manifest, root, workdir=ctx.workdir, weights=payload["weights"],
-                   trust_checkpoint=payload["trust_checkpoint"], device=device_of(job),
-                   batch_size=payload["batch_size"], workers=payload["workers"], skip_bad=payload["skip_bad"],
-                   progress=ctx.progress, classes=prompt_classes(ctx, payload["dataset"]))
-    ctx.progress.note(f"store: {path}")
-    return {"store": str(path)}
+    paths = extract_members(payload["model"], manifest, root, workdir=ctx.workdir, weights=payload["weights"],
+                            trust_checkpoint=payload["trust_checkpoint"], device=device_of(job),
+                            batch_size=payload["batch_size"], workers=payload["workers"],
+                            skip_bad=payload["skip_bad"], progress=ctx.progress,
+                            classes=prompt_classes(ctx, payload["dataset"]))
+    for path in paths:
+        ctx.progress.note(f"store: {path}")
+    return stores_output(paths)
+
+
+def stores_output(paths) -> dict:
+    """The job's output: its store, or an ensemble's member stores."""
+    return {"store": str(paths[0])} if len(paths) == 1 else {"stores": [str(path) for path in paths]}

@@ -22,13 +22,16 @@ from benchmark.experiments.stages import run_output
 
 
 def request_of(job):
+    from benchmark.pipelines.ensemble import is_ensemble, member_digests
     from benchmark.pipelines.heads import HeadsRequest
 
     payload = job.payload
+    ensemble = is_ensemble(payload["weights"])
     return HeadsRequest(
         model=payload["model"], task=payload["task"], heads=tuple(payload["heads"]), seed=payload["seed"],
         dataset=payload["dataset"], task_params=payload["task_params"], task_seed=payload["task_seed"],
-        weights_digest=_weights_digest(payload), head_params=payload["head_params"],
+        weights_digest=None if ensemble else _weights_digest(payload), head_params=payload["head_params"],
+        ensemble=member_digests(payload["model"], payload["weights"]) if ensemble else (),
         promptset=payload["promptset"], experiment=payload["experiment"], protect=payload.get("protect"),
     )
 

@@ -1,7 +1,8 @@
 """leaderboard/<task>: rank the runs the plan made or reused for the task (`bench leaderboard --task T
 --experiment NAME`). It lists them in `runs/<task>.json` (what `--experiment` selects) and writes the table
-as text, Markdown and JSON under `leaderboard/`. Done when those files rank exactly these runs with these
-options."""
+as text, Markdown and JSON under `leaderboard/`, and the report's data from the same evaluation
+(`<task>.report.json`, `benchmark.report.collect`: the report job draws from it without evaluating again).
+Done when those files rank exactly these runs with these options."""
 
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ def members(job, ctx) -> list[dict]:
 def _paths(job, ctx) -> dict:
     folder, task = ctx.folder.leaderboard_dir, job.payload["task"]
     return {kind: folder / f"{task}.{kind}" for kind in ("txt", "md", "json")} | {
-        "identity": folder / f"{task}.identity.json"}
+        "identity": folder / f"{task}.identity.json", "report": report_data_path(ctx, task)}
+
+
+def report_data_path(ctx, task: str):
+    return ctx.folder.leaderboard_dir / f"{task}.report.json"
 
 
 def _identity(job, runs: list[dict]) -> str:
@@ -48,22 +53,29 @@ def run(job, ctx) -> dict:
     from rich.console import Console
 
     import benchmark.leaderboard as leaderboard
+    from benchmark.report.data import report_document
 
     payload, runs = job.payload, members(job, ctx)
     task, options = payload["task"], dict(payload["options"])
     write_json(ctx.workdir.experiment_runs_path(payload["experiment"], task), {"task": task, "runs": runs})
     ranked_runs = leaderboard.load_task_runs(ctx.workdir, task, experiment=payload["experiment"])
     rank_by = options.pop("rank_by") or leaderboard.DEFAULT_RANK
-    ranked = leaderboard.build(ranked_runs, rank_by=rank_by, correction=options.pop("correction"),
-                               attributes=options.pop("groups"), threshold_rule=options.pop("threshold"), **options)
+    board = leaderboard.build(ranked_runs, rank_by=rank_by, correction=options.pop("correction"),
+                              attributes=options.pop("groups"), threshold_rule=options.pop("threshold"), block=task,
+                              **options)
+    for note in board.notes:
+        ctx.progress.note(f"note: {note}")
     title = f"leaderboard: {task} (experiment {payload['experiment']})"
     paths = _paths(job, ctx)
-    write_text(paths["md"], leaderboard.render(ranked, rank_by=rank_by, fmt="md", title=title))
-    write_text(paths["json"], leaderboard.render(ranked, rank_by=rank_by, fmt="json", title=title))
+    write_text(paths["md"], leaderboard.render([board], fmt="md", title=title))
+    write_text(paths["json"], leaderboard.render([board], fmt="json", title=title))
     recorder = Console(record=True, width=TABLE_WIDTH, file=io.StringIO())
-    leaderboard.render(ranked, rank_by=rank_by, fmt="table", title=title, console=recorder)
+    leaderboard.render([board], fmt="table", title=title, console=recorder)
     table = recorder.export_text()
     write_text(paths["txt"], table)
     print(table)
+    command = f"bench run {ctx.folder.source_copy} (experiment {payload['experiment']})"
+    document = report_document(board, ranked_runs, workdir=ctx.workdir, command=command, title=f"cxr-fairbench report: {task} (experiment {payload['experiment']})")
+    write_text(paths["report"], json.dumps(document))
     write_json(paths["identity"], {"identity": _identity(job, runs), "runs": runs})
     return {"table": str(paths["txt"]), "json": str(paths["json"])}

@@ -1,6 +1,6 @@
 """Beside each encoder of a leaderboard: how much of each patient attribute its embeddings carry (`bench probe`).
 
-A small addition to `bench leaderboard` (kept apart from `benchmark.leaderboard`): for the stores the ranked
+A small addition to `bench leaderboard`: for the stores the ranked
 runs were fitted on, the newest probe of each attribute (`benchmark.core.probes`), as one more table (rich, md)
 or a "probes" entry of the JSON document. Runs without a store (fine-tuning, outside files) have no probe.
 """
