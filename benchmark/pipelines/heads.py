@@ -321,7 +321,8 @@ def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, hyperp
     if mitigation:
         hyperparameters = {**hyperparameters, "protect": inputs.groups.attribute}
     if "decision_columns" in chosen:
-        chosen = {**chosen, "decision_classes": [task.classes[c] for c in chosen["decision_columns"]]}
+        chosen = {**chosen, "decision_classes": [task.classes[c] for c in chosen["decision_columns"]],
+                  "unconstrained_class_names": [task.classes[c] for c in chosen.get("unconstrained_classes", ())]}
     return RunRecord(
         run_id="",
         encoder=request.model,
