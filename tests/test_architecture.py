@@ -33,7 +33,6 @@ ALLOWED: dict[str, set[str]] = {
     "benchmark.experiments": LIBRARY | {"extractors", "heads", "benchmark.datasets", "benchmark.tasks",
                                         "benchmark.finetune", "benchmark.pipelines", "benchmark.leaderboard",
                                         "benchmark.ui", "benchmark.report"},
-    "benchmark.tradeoff": LIBRARY | {"fairness", "benchmark.leaderboard", "benchmark.ui"},
     "benchmark.prompt_sensitivity": LIBRARY | {"fairness", "benchmark.pipelines", "benchmark.leaderboard"},
     "benchmark.report": LIBRARY | {"fairness", "benchmark.leaderboard"},
     "benchmark.commands": {"*"},

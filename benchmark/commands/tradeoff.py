@@ -30,7 +30,8 @@ def register(subparsers, common) -> None:
 def run(args) -> int:
     import json
 
-    from benchmark import leaderboard, tradeoff
+    from benchmark import leaderboard
+    from benchmark.leaderboard import tradeoff
     from benchmark.core.errors import BenchError
     from benchmark.core.workdir import Workdir
     from benchmark.ui import console, err_console, print_table

@@ -1,7 +1,7 @@
 """Beside each encoder of a leaderboard: how much of each patient attribute its embeddings carry (`bench probe`).
 
-A small addition to `bench leaderboard`: for the stores the ranked
-runs were fitted on, the newest probe of each attribute (`benchmark.core.probes`), as one more table (rich, md)
+A small addition to `bench leaderboard` (and a table of `bench report`): for the stores the ranked runs were
+fitted on, the newest probe of each attribute (`benchmark.core.probes`), as one more table (rich, md)
 or a "probes" entry of the JSON document. Runs without a store (fine-tuning, outside files) have no probe.
 """
 
@@ -12,23 +12,33 @@ import json
 ATTRIBUTE_ORDER = ("sex", "age", "race", "insurance")
 
 
-def probe_table(workdir, ranked) -> tuple[list[str], list[list[str]], dict]:
-    """(header, rows, JSON entries) of the probes of the ranked runs' stores; no rows when there are none."""
+def encoder_probes(workdir, entries) -> tuple[list[str], list[dict]]:
+    """(attributes, [{"encoder", "store", "probes": {attribute: newest record or None}}]) for the stores the
+    entries' runs were fitted on, in the entries' order; stores without any probe are left out."""
     from benchmark.core.probes import latest_probes
 
     stores = {}
-    for r in ranked:
-        identity = getattr(r.run.record, "store_identity", None)
+    for entry in entries:
+        identity = getattr(entry.run.record, "store_identity", None)
         if identity:
-            stores.setdefault(identity, r.run.encoder)
+            stores.setdefault(identity, entry.run.encoder)
     found = latest_probes(workdir, stores) if stores else {}
     attributes = sorted({attribute for _, attribute in found}, key=lambda a: (a not in ATTRIBUTE_ORDER,
                         ATTRIBUTE_ORDER.index(a) if a in ATTRIBUTE_ORDER else 0, a))
-    header, rows, entries = ["encoder", "store"] + [f"{a} AUC" for a in attributes], [], {}
+    encoders = []
     for identity, encoder in stores.items():
         probes = {attribute: found.get((identity, attribute)) for attribute in attributes}
-        if not any(probes.values()):
-            continue
+        if any(probes.values()):
+            encoders.append({"encoder": encoder, "store": identity, "probes": probes})
+    return attributes, encoders
+
+
+def probe_table(workdir, ranked) -> tuple[list[str], list[list[str]], dict]:
+    """(header, rows, JSON entries) of the probes of the ranked runs' stores; no rows when there are none."""
+    attributes, encoders = encoder_probes(workdir, ranked)
+    header, rows, entries = ["encoder", "store"] + [f"{a} AUC" for a in attributes], [], {}
+    for item in encoders:
+        encoder, identity, probes = item["encoder"], item["store"], item["probes"]
         rows.append([encoder, identity[:12]] + [_cell(probes[a]) for a in attributes])
         entries[f"{encoder} {identity[:12]}"] = {a: {"auc": p["auc"], "dataset": p["dataset"], "levels": p["levels"]}
                                                  for a, p in probes.items() if p}

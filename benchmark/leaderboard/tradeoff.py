@@ -8,6 +8,11 @@ newest run of its plain method without mitigation that has the same encoder, wei
 and datasets (and, for fine-tuning, the same hyperparameters), so both predict the same test images. Both are
 evaluated by the fairness engine with one resampling plan (paired bootstrap replicates) and compared by
 `fairness.tradeoff.compare_mitigation`.
+
+`board_comparisons(board)` does the same for the runs of a built leaderboard with its evaluation options (the
+report's trade-off section): a board report is reused where it was evaluated for the protected attribute alone
+(`--groups sex`), so its bootstrap draws are the ones `bench tradeoff` makes; otherwise the pair is evaluated again
+for that attribute (no permutations), since draws stratified by other attributes would differ from `bench tradeoff`'s.
 """
 
 from __future__ import annotations
@@ -74,15 +79,16 @@ def pair_runs(runs: list) -> tuple[list[tuple], list[str]]:
 
 
 def compare_runs(runs: list, *, n_boot: int = 1000, seed: int = 0, threshold_rule: str = "f1",
-                 confidence: float = 0.95) -> tuple[list[Comparison], list[str]]:
-    """Pair and evaluate the runs (see the module docstring); (comparisons, notes)."""
+                 confidence: float = 0.95, reports: dict | None = None) -> tuple[list[Comparison], list[str]]:
+    """Pair and evaluate the runs (see the module docstring); (comparisons, notes). `reports`: evaluations
+    already made with these options, {(run name, attribute): FairnessReport}, reused instead of evaluating."""
     from benchmark.leaderboard import evaluate_run
     from fairness import ResamplingPlan
     from fairness.groups import parse_attribute_list
     from fairness.tradeoff import compare_mitigation
 
     pairs, notes = pair_runs(runs)
-    plan, reports, comparisons = ResamplingPlan(), {}, []
+    plan, reports, comparisons = ResamplingPlan(), dict(reports or {}), []
     for mitigated, plain in pairs:
         protect = mitigated.record.details["mitigation"]["protect"]
         (attribute,) = parse_attribute_list([protect])
@@ -101,6 +107,27 @@ def compare_runs(runs: list, *, n_boot: int = 1000, seed: int = 0, threshold_rul
             continue
         comparisons.append(Comparison(mitigated, plain, protect, outcome))
     return comparisons, notes
+
+
+def reusable_reports(board) -> dict:
+    """{(run name, attribute): report} of the board's entries evaluated for one attribute alone, with the group
+    definitions `bench tradeoff` uses (binary age, no reweighting, not the seed study's slips)."""
+    out = {}
+    for entry in board.entries:
+        options = entry.report.options
+        attributes = tuple(options.get("attributes", ()))
+        if len(attributes) == 1 and options.get("age_bins") == "binary" and not options.get("seed_exact") \
+                and not options.get("reweighted"):
+            out[(entry.run.name, attributes[0])] = entry.report
+    return out
+
+
+def board_comparisons(board) -> tuple[list[Comparison], list[str]]:
+    """`compare_runs` over a built leaderboard's runs with its resampling options (see the module docstring)."""
+    options = board.options
+    return compare_runs([entry.run for entry in board.entries], n_boot=options.get("n_boot", 1000),
+                        seed=options.get("seed", 0), threshold_rule=options.get("threshold_rule", "f1"),
+                        confidence=options.get("confidence", 0.95), reports=reusable_reports(board))
 
 
 def _cell(figure) -> str:
