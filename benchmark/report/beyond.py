@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from benchmark.report.data import Estimate, ReportData
-from benchmark.report.tables import Cell, Column, Table, figure_cell, header, text
+from benchmark.report.tables import Cell, Column, Table, figure_cell, text
 
 TRADEOFF_CAPTION = (
     "Each mitigation run beside the newest plain run of its kind (same encoder, weights, store, seed, task and "
@@ -46,7 +46,7 @@ def tradeoff_table(data: ReportData) -> Table | None:
         gap, utility = c["gap"], c["utility"]
         label = labels.get(c["run"], c["run"]) + (" [attribute at test]" if c["needs_attribute_at_test"] else "")
         table.rows.append([text(label), text(labels.get(c["plain_run"], c["plain_run"])), text(c["protect"]),
-                           text(header(gap)), figure_cell(Estimate.of(c["gap_plain"]), gap),
+                           text(gap), figure_cell(Estimate.of(c["gap_plain"]), gap),
                            figure_cell(Estimate.of(c["gap_mitigated"]), gap), _signed(c["gap_change"], gap),
                            text(utility), figure_cell(Estimate.of(c["worst_plain"]), utility),
                            figure_cell(Estimate.of(c["worst_mitigated"]), utility),
@@ -63,8 +63,8 @@ def encoding_table(data: ReportData) -> Table | None:
         return None
     attributes = section["attributes"]
     table = Table("encoding", "Demographic encoding of each encoder",
-                  NOTE[0].upper() + NOTE[1:] + "; the newest probe of each attribute on the store the encoder's runs "
-                  "were fitted on.",
+                  _sentence(NOTE.partition(": ")[2]) + "; the newest probe of each attribute on the store the encoder's "
+                  "runs were fitted on.",
                   [Column("encoder"), Column("store"), Column("dataset")]
                   + [Column(f"{attribute} AUC", True, f"{attribute}_auc") for attribute in attributes])
     for item in section["encoders"]:
@@ -73,3 +73,7 @@ def encoding_table(data: ReportData) -> Table | None:
         table.rows.append([text(item["encoder"]), text(item["store"][:12]), text(", ".join(datasets))]
                           + [figure_cell(Estimate.of(probe["auc"] if probe else None), "auc") for probe in probes])
     return table
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
