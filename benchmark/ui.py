@@ -64,3 +64,25 @@ class RichProgress:
         with Progress(*columns, console=self.out, transient=transient, disable=not self.enabled) as bar:
             task = bar.add_task(description, total=total, completed=done, resumed=done, status="")
             yield _RichBar(bar, task)
+
+
+def markdown_table(header, rows) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def print_table(target, title: str, header, rows, *, caption: str | None = None, markdown: bool = False) -> None:
+    """Print a table on the console `target`: rich (wrapping cells), or markdown text with the caption below."""
+    if markdown:
+        text = markdown_table(header, rows) + ("\n\n" + caption if caption else "")
+        target.print(text, highlight=False, markup=False, soft_wrap=True)
+        return
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption)
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    target.print(table)

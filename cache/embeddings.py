@@ -156,10 +156,7 @@ class EmbeddingStore:
                 f"the store {self.path} has no prompt set {promptset!r}; it has {list(self.promptsets) or 'none'}."
             )
         with h5py.File(self.path, "r") as handle:
-            group = handle["text"][promptset]
-            return {
-                name: (group[name].asstr()[:] if name in TEXT_STRING_FIELDS else group[name][:]) for name in group
-            }
+            return read_text_group(handle["text"][promptset])
 
     def _read(self, name: str, indices) -> np.ndarray:
         with h5py.File(self.path, "r") as handle:
@@ -169,6 +166,20 @@ class EmbeddingStore:
             indices = np.asarray(indices, dtype=np.int64).reshape(-1)
             unique, inverse = np.unique(indices, return_inverse=True)
             return data[unique][inverse] if unique.size else data[:0]
+
+
+def write_text_group(group, fields: Mapping[str, Any]) -> None:
+    """One prompt set's fields into an HDF5 group (strings as variable-length UTF-8)."""
+    for field, values in fields.items():
+        if field in TEXT_STRING_FIELDS:
+            group.create_dataset(field, data=np.asarray(list(values), dtype=object), dtype=h5py.string_dtype())
+        else:
+            group.create_dataset(field, data=np.asarray(values))
+
+
+def read_text_group(group) -> dict[str, np.ndarray]:
+    """One prompt set's fields from an HDF5 group written by `write_text_group`."""
+    return {name: (group[name].asstr()[:] if name in TEXT_STRING_FIELDS else group[name][:]) for name in group}
 
 
 def _attr(value):
@@ -275,12 +286,7 @@ def assemble_store(
             handle.create_dataset("excluded/reason", data=np.asarray([b["reason"] for b in bad], dtype=object), dtype=strings)
             text_group = handle.create_group("text")
             for name, fields in text_sets.items():
-                group = text_group.create_group(name)
-                for field, values in fields.items():
-                    if field in TEXT_STRING_FIELDS:
-                        group.create_dataset(field, data=np.asarray(list(values), dtype=object), dtype=strings)
-                    else:
-                        group.create_dataset(field, data=np.asarray(values))
+                write_text_group(text_group.create_group(name), fields)
             for key, value in attrs.items():
                 handle.attrs[key] = value
             handle.attrs["kind"] = STORE_KIND

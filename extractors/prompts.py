@@ -11,6 +11,10 @@ A file names its `style` (the spec's `prompt_style`) and builds prompts for each
 "pos" prompts describe the class; "neg" prompts (CheXzero-style pairs) describe its absence. Every class a
 task asks for must be covered, or a BenchError names the missing ones. To use your own prompts, copy a file,
 edit it, and point `BENCH_PROMPTS` at the folder holding it (or pass `path=`).
+
+Extra prompt sets (zero-shot prompt sensitivity, `bench prompt-sensitivity`, `bench fit-heads --promptset`):
+`EXTRA_SETS` names template files any encoder can use whatever its own style (`prompts_from_file`), and a
+user's template file (a path ending in .json) works the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ PROMPTS_DIR = Path(__file__).parent / "prompts"
 PROMPTS_ENV = "BENCH_PROMPTS"
 POLARITIES = ("pos", "neg")
 _FILE_KEYS = {"style", "description", "templates", "class_text", "prompts"}
+
+
+EXTRA_SETS = {
+    "clip-templates": "clip.json",
+    "chexzero-pairs": "chexzero.json",
+    "seed-study": "seed-study.json",
+}
+"""Prompt sets any encoder can be scored with: name -> packaged template file (see docs/mitigation.md)."""
 
 
 class Prompt(NamedTuple):
@@ -127,10 +139,41 @@ def is_combination_file(file: Path) -> bool:
     return isinstance(data, dict) and "n_prompts" in data and "classes" in data
 
 
-def template_prompts(spec: EncoderSpec, file: Path, classes: tuple[str, ...]) -> list[Prompt]:
-    """Prompts from a template file (see the module docstring)."""
+def extra_set_file(name: str) -> Path | None:
+    """The file of a prompt set by name: an `EXTRA_SETS` entry (from `BENCH_PROMPTS` when it holds one), or a
+    path to a .json file; None for any other name."""
+    if name in EXTRA_SETS:
+        folder = os.environ.get(PROMPTS_ENV)
+        if folder and (Path(folder) / EXTRA_SETS[name]).is_file():
+            return Path(folder) / EXTRA_SETS[name]
+        return PROMPTS_DIR / EXTRA_SETS[name]
+    if name.endswith(".json"):
+        if not Path(name).is_file():
+            raise BenchError(f"prompt file {name} does not exist; give a template file such as {PROMPTS_DIR / 'clip.json'}")
+        return Path(name)
+    return None
+
+
+def prompts_from_file(spec: EncoderSpec, file: Path, classes) -> list[Prompt]:
+    """The prompts of any template file for `classes`, whatever its style (CheXzero's pairs for a CLIP encoder),
+    or of a combination file of the encoder's own style; GLoRIA's one-word rule applies as in `prompt_set`."""
+    classes = tuple(classes)
+    if is_combination_file(file):
+        from extractors.combination_prompts import combination_prompts
+
+        prompts = combination_prompts(spec, file, classes)
+    else:
+        prompts = template_prompts(spec, file, classes, any_style=True)
+    if spec.extra.get("drop_one_word_prompts"):
+        prompts = drop_one_word_prompts(prompts, file)
+    return prompts
+
+
+def template_prompts(spec: EncoderSpec, file: Path, classes: tuple[str, ...], *, any_style: bool = False) -> list[Prompt]:
+    """Prompts from a template file (see the module docstring); `any_style`: no check that the file's style is
+    the encoder's."""
     data = read_prompt_file(file)
-    if data["style"] != spec.prompt_style:
+    if not any_style and data["style"] != spec.prompt_style:
         raise BenchError(f"{file}: style {data['style']!r} does not match encoder {spec.name!r} ({spec.prompt_style!r}).")
     explicit = data.get("prompts", {})
     class_text = data.get("class_text", {})

@@ -70,3 +70,34 @@ def decide(p, thresholds: Thresholds) -> np.ndarray:
     if len(thresholds.values) != p.shape[1]:
         raise BenchError(ERR_SHAPE.format(what="probabilities", shape=p.shape, classes=len(thresholds.values)))
     return (p >= np.asarray(thresholds.values)[None, :]).astype(np.int8)
+
+
+DECISION_THRESHOLD = 0.5
+
+
+def keep_decisions(thresholds: Thresholds, columns) -> Thresholds:
+    """`thresholds` with the class `columns` (indices) at 0.5: columns that hold the 0/1 decisions of a
+    randomised, fairness-constrained classifier (`heads.constrained`), which a threshold chosen on val would
+    overrule (an F1-max threshold can call every image positive, which makes any gap vanish)."""
+    columns = sorted(set(int(c) for c in columns))
+    if thresholds.kind != "multi" or not columns:
+        return thresholds
+    values = list(thresholds.values)
+    for column in columns:
+        values[column] = DECISION_THRESHOLD
+    return Thresholds(kind="multi", rule=f"{thresholds.rule}; decisions at {DECISION_THRESHOLD} for classes {columns}",
+                      values=tuple(values))
+
+
+def decision_thresholds(chosen: dict, classes, kind: str, y_val, p_val, options: dict) -> dict:
+    """`evaluate` options for a run whose record names classes holding 0/1 decisions (`chosen["decision_classes"]`,
+    written by the fairness-constrained heads): thresholds chosen on val as `options` ask, those classes kept at
+    0.5. Other runs' options come back unchanged."""
+    decided = [list(classes).index(name) for name in (chosen or {}).get("decision_classes", ()) if name in classes]
+    if not decided or kind != "multi" or options.get("thresholds") is not None:
+        return options
+    chosen_on_val = choose_thresholds(y_val=y_val, p_val=p_val, kind=kind, rule=options.get("threshold_rule", "f1"),
+                                      fixed=options.get("fixed_threshold", 0.5))
+    if not chosen_on_val.values:
+        chosen_on_val = Thresholds(kind="multi", rule=chosen_on_val.rule, values=(0.5,) * len(classes))
+    return {**options, "thresholds": keep_decisions(chosen_on_val, decided)}

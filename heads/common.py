@@ -80,17 +80,25 @@ def standardisation(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def loss_on_logits(logits: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+def loss_on_logits(logits: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean",
+                   weight: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy for single-label, binary cross-entropy summed over classes for multi-label (masked labels,
     NaN in `target`, left out).
 
-    `reduction` is "mean" or "sum" over rows.
+    `reduction` is "mean" or "sum" over rows, or "none" (one loss per row); `weight` (one per row) multiplies
+    each row's loss first.
     """
     if target.dtype == torch.int64:
-        return torch.nn.functional.cross_entropy(logits, target, reduction=reduction)
-    observed = ~torch.isnan(target)
-    per_entry = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.nan_to_num(target), reduction="none")
-    per_row = torch.where(observed, per_entry, torch.zeros_like(per_entry)).sum(dim=1)  # masked labels add nothing
+        per_row = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    else:
+        observed = ~torch.isnan(target)
+        per_entry = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.nan_to_num(target),
+                                                                         reduction="none")
+        per_row = torch.where(observed, per_entry, torch.zeros_like(per_entry)).sum(dim=1)  # masked labels add nothing
+    if weight is not None:
+        per_row = per_row * weight
+    if reduction == "none":
+        return per_row
     return per_row.mean() if reduction == "mean" else per_row.sum()
 
 
@@ -116,12 +124,21 @@ def macro_auc(y: np.ndarray, probabilities: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def hold_out(X, y, fraction: float, random_state: int):
-    """Split off a random `fraction` of rows (rng seeded by `random_state`) as a validation set."""
+def holdout_rows(n: int, fraction: float, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, val rows): a random `fraction` of `n` rows (rng seeded by `random_state`) held out."""
     if not 0 < fraction < 1:
         raise ValueError(f"holdout must be in (0, 1) when no validation set is given, got {fraction}")
-    order = np.random.default_rng(random_state).permutation(len(y))
-    cut = max(1, int(round(len(y) * fraction)))
-    val, train = np.sort(order[:cut]), np.sort(order[cut:])
-    X = np.asarray(X)
-    return X[train], y[train], X[val], y[val]
+    order = np.random.default_rng(random_state).permutation(n)
+    cut = max(1, int(round(n * fraction)))
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def row_weights(weight, n: int) -> torch.Tensor | None:
+    """Row weights as float32, rescaled to mean 1 (so a penalty or learning rate means what it means without
+    them); None stays None. ValueError for a wrong length, negative or non-finite weights, or all zero."""
+    if weight is None:
+        return None
+    weight = np.asarray(weight, dtype=np.float64).reshape(-1)
+    if weight.size != n or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
+        raise ValueError(f"row weights must be {n} finite, non-negative numbers, not all zero")
+    return torch.from_numpy((weight * (n / weight.sum())).astype(np.float32))

@@ -20,11 +20,12 @@ from heads.common import (
     CHUNK_ROWS,
     HeadRecord,
     checked_features,
-    hold_out,
+    holdout_rows,
     loss_on_logits,
     macro_auc,
     n_outputs,
     probabilities_from_logits,
+    row_weights,
     standardisation,
     target_tensor,
     task_kind_of,
@@ -74,7 +75,10 @@ class LinearProbe(HeadRecord, BaseEstimator):
         self.random_state = random_state
         self.n_classes = n_classes
 
-    def fit(self, X, y, X_val=None, y_val=None) -> "LinearProbe":
+    def fit(self, X, y, X_val=None, y_val=None, *, row_weight=None, val_row_weight=None) -> "LinearProbe":
+        """Fit on (X, y), choosing C on (X_val, y_val). `row_weight` / `val_row_weight` (one per row, e.g. group
+        balancing) weigh each row's loss in the fit / in the val loss that picks C (val AUC is unweighted). Not
+        scikit-learn's `sample_weight`: a held-out split does not treat a weight of 2 as a repeated row."""
         if self.scoring not in ("loss", "auc"):
             raise ValueError(f"scoring must be 'loss' or 'auc', got {self.scoring!r}")
         Cs = sorted(float(c) for c in self.Cs)
@@ -85,9 +89,14 @@ class LinearProbe(HeadRecord, BaseEstimator):
         self.kind_ = task_kind_of(y)
         if X_val is not None:
             X_val = checked_features(self, X_val, fitting=False)
+        row_weights(row_weight, len(y))  # checked before any split
         if X_val is None:
-            X, y, X_val, y_val = hold_out(X, y, self.holdout, self.random_state)
+            train, val = holdout_rows(len(y), self.holdout, self.random_state)
+            X, X_val, y, y_val = X[train], X[val], y[train], y[val]
+            if row_weight is not None:
+                row_weight, val_row_weight = np.asarray(row_weight)[train], np.asarray(row_weight)[val]
         n_classes = n_outputs(y, self.n_classes if self.n_classes is not None else _max_label(y, y_val))
+        weight, weight_val = row_weights(row_weight, len(y)), row_weights(val_row_weight, len(y_val))
 
         X_train = to_float32(X)
         if self.standardize:
@@ -102,33 +111,33 @@ class LinearProbe(HeadRecord, BaseEstimator):
 
         n, dim = X_train.shape
         # Columns padded to a multiple of 8: BLAS kernels run skinny products about 2x faster that way.
-        weight = torch.zeros(dim, -(-n_classes // 8) * 8, requires_grad=True)
-        bias = torch.tensor(_prior_logits(y, n_classes, self.kind_), requires_grad=True)
+        coef = torch.zeros(dim, -(-n_classes // 8) * 8, requires_grad=True)
+        bias = torch.tensor(_prior_logits(y, n_classes, self.kind_, weight), requires_grad=True)
         self.constant_classes_ = _constant_classes(y, n_classes)
         frozen = torch.from_numpy(self.constant_classes_)
         self.scores_, self.n_iter_ = {}, {}
         best = None
         for C in Cs:
             penalty = 1.0 / (C * n)
-            self.n_iter_[C] = _lbfgs(X_train, target, weight, bias, penalty, self.max_iter, self.tol, frozen)
+            self.n_iter_[C] = fit_lbfgs(X_train, target, coef, bias, penalty, self.max_iter, self.tol, frozen, weight)
             with torch.no_grad():
-                logits = (X_valid @ weight)[:, :n_classes] + bias
-                score = self._score(logits, target_val, y_val)
+                logits = (X_valid @ coef)[:, :n_classes] + bias
+                score = self._score(logits, target_val, y_val, weight_val)
             self.scores_[C] = score
             better = best is None or (score < best[0] if self.scoring == "loss" else score > best[0])
             if better:
-                best = (score, C, weight.detach()[:, :n_classes].clone(), bias.detach().clone())
-        _, self.C_, weight, bias = best
-        self.coef_ = (weight / std[:, None]).T.contiguous().numpy()
-        self.intercept_ = (bias - (mean / std) @ weight).numpy()
+                best = (score, C, coef.detach()[:, :n_classes].clone(), bias.detach().clone())
+        _, self.C_, coef, bias = best
+        self.coef_ = (coef / std[:, None]).T.contiguous().numpy()
+        self.intercept_ = (bias - (mean / std) @ coef).numpy()
         return self
 
     def chosen_on_val(self) -> dict:
         return {"C": self.C_, "val_score_by_C": {str(c): s for c, s in self.scores_.items()}, "scoring": self.scoring}
 
-    def _score(self, logits: torch.Tensor, target: torch.Tensor, y_val: np.ndarray) -> float:
+    def _score(self, logits: torch.Tensor, target: torch.Tensor, y_val: np.ndarray, weight=None) -> float:
         if self.scoring == "loss":
-            return float(loss_on_logits(logits, target))
+            return float(loss_on_logits(logits, target, weight=weight))
         return macro_auc(y_val, probabilities_from_logits(logits, self.kind_).numpy())
 
     def decision_function(self, X) -> np.ndarray:
@@ -151,8 +160,9 @@ class LinearProbe(HeadRecord, BaseEstimator):
         return probabilities.argmax(axis=1) if self.kind_ == "single" else (probabilities >= 0.5).astype(np.int8)
 
 
-def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, frozen: torch.Tensor) -> int:
-    """Minimise mean loss + penalty/2 * ||weight||^2 by full-batch L-BFGS; returns iterations run.
+def fit_lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, frozen: torch.Tensor,
+           row_weight: torch.Tensor | None = None) -> int:
+    """Minimise mean (row-weighted) loss + penalty/2 * ||weight||^2 by full-batch L-BFGS; returns iterations run.
 
     Columns in `frozen` keep their starting values (their gradients are zeroed).
     """
@@ -170,15 +180,18 @@ def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, f
     single = target.dtype == torch.int64
     dense_target = torch.nn.functional.one_hot(target, n_classes).float() if single else torch.nan_to_num(target)
     observed = None if single else (~torch.isnan(target)).float()  # masked labels (NaN) give no gradient
+    scale = torch.full((n, 1), 1.0 / n) if row_weight is None else (row_weight / n)[:, None]
+    if observed is not None:
+        scale = scale * observed
     residual = torch.zeros(n, weight.shape[1])
 
     def closure():
         # Loss and gradient by hand: one product forward, one (residual^T X) backward, no autograd graph.
         with torch.no_grad():
             logits = (X @ weight)[:, :n_classes] + bias
-            loss = loss_on_logits(logits, target) + 0.5 * penalty * weight.pow(2).sum()
+            loss = loss_on_logits(logits, target, weight=row_weight) + 0.5 * penalty * weight.pow(2).sum()
             predicted = torch.softmax(logits, dim=1) if single else torch.sigmoid(logits)
-            residual[:, :n_classes] = (predicted - dense_target) / n if observed is None else (predicted - dense_target) * observed / n
+            residual[:, :n_classes] = (predicted - dense_target) * scale
             weight.grad = ((residual.T @ X).T + penalty * weight).contiguous()
             bias.grad = residual[:, :n_classes].sum(dim=0)
             if frozen.any():
@@ -191,13 +204,14 @@ def _lbfgs(X, target, weight, bias, penalty: float, max_iter: int, tol: float, f
     return int(state.get("n_iter", 0))
 
 
-def _prior_logits(y: np.ndarray, n_classes: int, kind: str) -> np.ndarray:
-    """Intercepts that reproduce the training prior: a good, cheap starting point."""
+def _prior_logits(y: np.ndarray, n_classes: int, kind: str, weight: torch.Tensor | None = None) -> np.ndarray:
+    """Intercepts that reproduce the (row-weighted) training prior: a good, cheap starting point."""
+    w = np.ones(len(y)) if weight is None else weight.numpy().astype(np.float64)
     if kind == "single":
-        counts = np.bincount(y.astype(np.int64), minlength=n_classes) + 1.0
+        counts = np.bincount(y.astype(np.int64), weights=w, minlength=n_classes) + 1.0
         return np.log(counts / counts.sum()).astype(np.float32)
     observed = y >= 0  # masked labels (-1) count for neither side
-    rate = ((y == 1).sum(axis=0) + 1.0) / (observed.sum(axis=0) + 2.0)
+    rate = (((y == 1) * w[:, None]).sum(axis=0) + 1.0) / ((observed * w[:, None]).sum(axis=0) + 2.0)
     return np.log(rate / (1 - rate)).astype(np.float32)
 
 

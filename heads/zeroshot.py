@@ -54,6 +54,7 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
         replacing the cosine (GLoRIA's global + local); `rows` are the values passed to `fit` /
         `predict_proba` as `rows=` (e.g. store row numbers, to read local features), chunk by chunk.
     chunk_rows: images scored at a time (smaller when `similarity` reads large local features).
+    promptset: the prompt set's name, recorded with the hyperparameters (None: the store's default set).
 
     Learned attributes: `kind_`, `temperature_`, `center_`, `spread_` (multi-label z-scoring, or None),
     `uses_pairs_`.
@@ -72,6 +73,7 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
         kind: str | None = None,
         similarity=None,
         chunk_rows: int = CHUNK_ROWS,
+        promptset: str | None = None,
     ):
         self.text_embedding = text_embedding
         self.class_name = class_name
@@ -83,6 +85,7 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
         self.kind = kind
         self.similarity = similarity
         self.chunk_rows = chunk_rows
+        self.promptset = promptset
 
     def recorded_params(self) -> dict:
         """What a run records as its hyperparameters (the prompt arrays themselves live in the store)."""
@@ -92,6 +95,7 @@ class ZeroShotHead(HeadRecord, BaseEstimator):
             "temperature": self.temperature,
             "prompts": int(len(self.class_name)),
             "custom_similarity": self.similarity is not None,
+            **({"promptset": self.promptset} if self.promptset is not None else {}),
         }
 
     def fit(self, X=None, y=None, *, rows=None) -> "ZeroShotHead":

@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "benchmark.experiments": LIBRARY | {"extractors", "heads", "benchmark.datasets", "benchmark.tasks",
                                         "benchmark.finetune", "benchmark.pipelines", "benchmark.leaderboard",
                                         "benchmark.ui", "benchmark.report"},
+    "benchmark.prompt_sensitivity": LIBRARY | {"fairness", "benchmark.pipelines", "benchmark.leaderboard"},
     "benchmark.report": LIBRARY | {"fairness", "benchmark.leaderboard"},
     "benchmark.commands": {"*"},
     "benchmark.perf": {"*"},

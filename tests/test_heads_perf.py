@@ -23,3 +23,17 @@ def test_perf_heads_reports_both_solvers_and_they_agree(capsys, tmp_path):
         sum(result[head]["seconds"] for head in ("linear", "mlp", "zeroshot")))
     assert result["linear"]["test_macro_auc"] > 0.55 and result["zeroshot"]["test_macro_auc"] > 0.55
     assert 0.0 <= result["mlp"]["test_macro_auc"] <= 1.0 and result["mlp"]["epochs"] >= 1
+
+
+def test_perf_heads_times_every_mitigation_row(capsys, tmp_path):
+    code = main(["perf", "heads", "--n", "1500", "--dim", "16", "--classes", "3", "--threads", "1", "--json",
+                 "--skip-sklearn", "--expgrad-classes", "1", "--workdir", str(tmp_path)])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)["mitigation"]
+    from benchmark.perf.mitigation import TIMED_HEADS
+
+    assert set(rows) == set(TIMED_HEADS) | {"thresholds-eqodds", "expgrad-eqodds"}
+    assert all(row["seconds"] > 0 for row in rows.values())
+    assert rows["expgrad-eqodds"]["classes"] == 1 and rows["expgrad-eqodds"]["oracle_calls"] >= 1
+    assert 0 < rows["thresholds-eqodds"]["fit_seconds"] <= rows["thresholds-eqodds"]["seconds"]
+    assert "eta=" in rows["mlp-groupdro"]["detail"]

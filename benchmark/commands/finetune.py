@@ -1,6 +1,7 @@
 """`bench finetune`: LoRA or full fine-tuning of an encoder's image tower, end to end.
 
     bench finetune --model tiny-clip --task nih6x200 --method lora --epochs 3 --per-class 20
+    bench finetune --model tiny-clip --task nih14 --method lora --protect sex --balance groups --loss groupdro
     torchrun --nproc_per_node 4 -m benchmark.cli finetune --model biomedclip --task nih14 --method full --device cuda
 
 The dataset comes from the workdir registry (`bench extract --dataset nih --root DIR` registers it). Running the
@@ -43,6 +44,16 @@ def register(subparsers, common) -> None:
     parser.add_argument("--lora-dropout", type=non_negative_float, default=None, help="LoRA dropout (default 0)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=None,
                         help="autocast precision (auto: bf16 on CUDA if supported, else fp16; fp32 on the CPU)")
+    parser.add_argument("--protect", default=None, metavar="ATTRIBUTE",
+                        help="mitigation: the protected attribute for --balance / --loss groupdro (sex, age, race, "
+                             "insurance or an intersection such as sex*age; docs/mitigation.md)")
+    parser.add_argument("--balance", choices=["none", "groups"], default=None,
+                        help="groups: draw each epoch's images group-balanced with replacement (default none)")
+    parser.add_argument("--loss", choices=["erm", "groupdro"], default=None,
+                        help="groupdro: GroupDRO's online group weights; best epoch by the worst group's val loss "
+                             "(default erm)")
+    parser.add_argument("--dro-step", type=non_negative_float, default=None,
+                        help="GroupDRO's step size for the group weights (default 0.01)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun each process takes its GPU)")
     parser.add_argument("--per-class", type=positive_int, default=None, help="nih6x200: images per class (default 200)")
@@ -79,6 +90,10 @@ def build_config(args):
         lora_dropout=args.lora_dropout,
         precision=args.precision,
         seed=args.seed,
+        protect=args.protect,
+        balance=args.balance,
+        loss=args.loss,
+        dro_step=args.dro_step,
     )
     changes = {}
     if args.patience is not None:

@@ -77,12 +77,28 @@ def register(subparsers, common) -> None:
     )
     parser.add_argument("--weights-digest", nargs="+", action="extend", default=None, metavar="DIGEST",
                         help="as --weights, naming the weights by their digest (sha256)")
+    add_head_settings(parser)
+    parser.set_defaults(func=run)
+
+
+def add_head_settings(parser) -> None:
+    """The options that set the heads' own parameters."""
     parser.add_argument("--C-grid", dest="c_grid", type=_floats, default=None, help="linear: C values to sweep (default 1e-4..10)")
     parser.add_argument("--linear-scoring", choices=("loss", "auc"), default="loss", help="linear: pick C by val log-loss or macro AUC")
     parser.add_argument("--mlp-epochs", type=positive_int, default=None, help="mlp: maximum epochs (default 50, early stopping on val loss)")
     parser.add_argument("--mlp-lr", type=positive_float, default=None, help="mlp: AdamW learning rate (default 1e-3; the seed study used 1e-4)")
     parser.add_argument("--mlp-batch-size", type=batch_size, default=None, help="mlp: batch size (default 256; the seed study used 64)")
     parser.add_argument("--seed-linear-epochs", type=positive_int, default=None, help="seed-linear: maximum epochs (default 100)")
+    parser.add_argument(
+        "--protect", default=None, metavar="ATTRIBUTE",
+        help="mitigation heads: the protected attribute, sex, age (<60 / >=60), race, insurance or an intersection "
+             "such as sex*age (docs/mitigation.md)",
+    )
+    parser.add_argument(
+        "--head-param", action="append", default=[], metavar="HEAD.KEY=VALUE",
+        help="any parameter a head takes (as in experiment files), e.g. thresholds-eqodds.min_group_positives=5 "
+             "or linear-groupdro.step_sizes=0.01,0.1 (repeatable)",
+    )
     parser.add_argument("--promptset", default=None, help="zeroshot: prompt set in the store (default: 'default')")
     parser.add_argument(
         "--zeroshot-temperature", choices=("none", "fit"), default="none",
@@ -93,7 +109,6 @@ def register(subparsers, common) -> None:
         help="CPU threads for the heads (default: torch's, one per core; 1 is often faster on a machine busy with other jobs)",
     )
     parser.add_argument("--force", action="store_true", help="replace an identical earlier run instead of adding a new one")
-    parser.set_defaults(func=run)
 
 
 def _datasets(text: str | None) -> tuple[str, ...]:
@@ -112,12 +127,42 @@ def head_params(args) -> dict:
     def given(*pairs):
         return {key: value for key, value in pairs if value is not None}
 
-    return {
+    params = {
         "linear": given(("Cs", args.c_grid), ("scoring", args.linear_scoring)),
         "mlp": given(("max_epochs", args.mlp_epochs), ("lr", args.mlp_lr), ("batch_size", args.mlp_batch_size)),
         "seed-linear": given(("max_epochs", args.seed_linear_epochs)),
         "zeroshot": given(("temperature", None if args.zeroshot_temperature == "none" else "fit")),
     }
+    for text in getattr(args, "head_param", None) or ():
+        name, key, value = parse_head_param(text)
+        params.setdefault(name, {})[key] = value
+    return params
+
+
+def parse_head_param(text: str) -> tuple[str, str, object]:
+    """(head, key, typed value) of one --head-param HEAD.KEY=VALUE, typed by the head's settable parameters."""
+    from benchmark.core.errors import BenchError
+    from heads.registry import get_head
+
+    target, _, value = text.partition("=")
+    name, _, key = target.rpartition(".")
+    if not name or not key or not value:
+        raise BenchError(f"--head-param {text!r}: write HEAD.KEY=VALUE, e.g. thresholds-eqodds.min_group_positives=5")
+    settable = get_head(name).settable
+    if key not in settable:
+        raise BenchError(f"--head-param {text!r}: head {name} has no parameter {key!r}; it takes: "
+                         f"{', '.join(settable) or 'none'}")
+    kind = settable[key]
+    try:
+        if kind == "boolean":
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            return name, key, value.lower() == "true"
+        convert = {"integer": int, "number": float, "numbers": lambda v: tuple(float(x) for x in v.split(","))}
+        return name, key, convert.get(kind, str)(value)
+    except ValueError:
+        raise BenchError(f"--head-param {text!r}: {key} takes {kind.replace('numbers', 'comma-separated numbers')}, "
+                         f"not {value!r}") from None
 
 
 def run(args) -> int:
@@ -138,7 +183,7 @@ def run(args) -> int:
     request = HeadsRequest(
         model=args.model, task=args.task, heads=tuple(args.heads), seed=args.seed, dataset=args.dataset,
         task_params=task_params, weights_digest=weights_digest, ensemble=ensemble, head_params=head_params(args),
-        promptset=args.promptset, force=args.force, test_on=_datasets(args.test_on),
+        promptset=args.promptset, force=args.force, test_on=_datasets(args.test_on), protect=args.protect,
     )
     results = fit_heads(workdir, request, RichProgress())
     print_results(results, args.model, args.task, workdir)
@@ -192,6 +237,15 @@ def print_results(results, model: str, task: str, workdir) -> None:
                 f"{result.head}: {len(result.earlier_identical)} identical earlier run(s) kept "
                 f"({', '.join(result.earlier_identical[-2:])}); --force replaces the newest"
             )
+    for result in results:
+        left = result.chosen.get("unconstrained_class_names")
+        if left:
+            console.print(f"[yellow]note[/] {result.head}: {len(left)} class(es) not constrained, too few positives or "
+                          f"negatives in some group: {', '.join(left)}; they keep the plain head's probability "
+                          f"(--head-param {result.head}.min_group_positives=N sets the minimum)", highlight=False)
+        if result.chosen.get("needs_attribute_at_test"):
+            console.print(f"{result.head}: thresholds each image by its own group, so the protected attribute must be "
+                          "known at test time (recorded in the run)")
     if results and results[0].random_init:
         console.print("[yellow]random weights:[/] these predictions show the tool works, nothing about X-rays.")
     console.print(f"runs written under {workdir.task_runs_dir(task)}; list them with `bench runs --task {task}`")
@@ -203,8 +257,12 @@ def _chosen_summary(chosen: dict) -> str:
         return f"{len(chosen['members'])} members: " + "; ".join(_chosen_summary(c) for c in chosen["members"])
     if "C" in chosen:
         return f"C={chosen['C']:g}"
+    if "step_size" in chosen:
+        return f"eta={chosen['step_size']:g}, epoch {chosen['best_epoch']} of {chosen['epochs_run']}"
     if "best_epoch" in chosen:
         return f"epoch {chosen['best_epoch']} of {chosen['epochs_run']}"
+    if chosen.get("decisions"):
+        return "group thresholds" if chosen.get("needs_attribute_at_test") else f"C={chosen['C']:g}, constrained"
     parts = ["pairs" if chosen.get("pairs") else chosen.get("prompt_style", "")]
     if "temperature" in chosen:
         parts.append(f"T={chosen['temperature']:.3g}")

@@ -137,6 +137,12 @@ def run(args) -> int:
         across = leaderboard.across_blocks(boards, alpha=args.alpha) if len(boards) > 1 else None
         text = leaderboard.render(boards, fmt=args.format, by_class=args.by_class, by_group=args.by_group,
                                   title="leaderboard", alpha=args.alpha, across=across)
+        if args.task:  # how much of each attribute the runs' encoders carry (`bench probe`)
+            from benchmark.core.workdir import Workdir
+            from benchmark.leaderboard.probes import show
+
+            entries = [entry for board in boards for entry in board.entries]
+            text = show(Workdir.resolve(args.workdir), entries, fmt=args.format, text=text, console=console)
     if text is not None:
         if args.format == "json":
             console.print_json(text)

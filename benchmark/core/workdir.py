@@ -7,7 +7,9 @@ Resolution order: the `--workdir` option, then the `BENCH_HOME` environment vari
     datasets/<dataset>/source.json           the root folder it was read from, its digest, the adapter's report
     pixels/<manifest-digest[:16]>-<size>px[-<filter>].h5   decoded uint8 pixel stores
     stores/<model>/<identity[:16]>.h5        embedding stores (one per identity)
+    stores/<model>/text/<identity[:16]>.h5   extra prompt sets' text embeddings (`cache.text_sets`)
     runs/<task>/<run-id>/predictions.parquet one prediction file per run
+    probes/<model>/<store[:16]>-<attribute>-seed<seed>.json  demographic-encoding probes (`bench probe`)
     finetune/<run-id>/                       fine-tuning checkpoints
     experiments/<name>/                      one `bench run` experiment: its plan, job states, logs, leaderboards
     demo/                                    the demo's synthetic dataset
@@ -118,6 +120,10 @@ class Workdir:
     def embedding_store(self, model: str, identity_digest: str) -> Path:
         return self.model_stores_dir(model) / f"{identity_digest[:16]}.h5"
 
+    def text_set_path(self, model: str, identity_digest: str) -> Path:
+        """Prompt-text embeddings of a prompt set outside the stores (`cache.text_sets`)."""
+        return self.model_stores_dir(model) / "text" / f"{identity_digest[:16]}.h5"
+
     # runs ---------------------------------------------------------------------------------------------
     @property
     def runs_dir(self) -> Path:
@@ -128,6 +134,15 @@ class Workdir:
 
     def predictions_path(self, task: str, run_id: str) -> Path:
         return self.task_runs_dir(task) / check_name("run", run_id) / PREDICTIONS_FILE
+
+    @property
+    def probes_dir(self) -> Path:
+        return self.root / "probes"
+
+    def probe_path(self, model: str, store_identity: str, attribute: str, seed: int) -> Path:
+        """The result of probing `attribute` (e.g. "sex", "sex_age") in `model`'s store with that identity."""
+        name = f"{store_identity[:16]}-{check_name('attribute', attribute)}-seed{int(seed)}.json"
+        return self.probes_dir / check_name("encoder", model) / name
 
     @property
     def finetune_dir(self) -> Path:

@@ -228,8 +228,10 @@ def _method(source: Source, name: str, table: Any) -> MethodEntry:
                 raise source.error(where + ("params", key),
                                    f"head {name} has no such parameter; it takes: {', '.join(settable) or 'none'}")
             schema.check_value(source, where + ("params", key), value, settable[key])
+        if checked["protect"] is not None and HEADS[name].mitigation is None:
+            raise source.error(where + ("protect",), "only the mitigation heads take a protected attribute")
         return MethodEntry(name=name, kind="heads", params=checked["params"], promptset=checked["promptset"],
-                           encoders=_tuple(checked["encoders"]))
+                           protect=checked["protect"], encoders=_tuple(checked["encoders"]))
     if name not in schema.FINETUNE_METHODS:
         known = ", ".join([*HEADS, *schema.FINETUNE_METHODS])
         raise source.error(where, f"unknown method; methods: {known}")

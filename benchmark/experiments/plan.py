@@ -149,11 +149,13 @@ def _extract_payload(experiment: Experiment, encoder, dataset: str) -> dict:
 
 def _heads_payload(experiment: Experiment, encoder, task, heads: list[MethodEntry], seed: int) -> dict:
     promptsets = [method.promptset for method in heads if method.promptset]
+    protects = [method.protect for method in heads if method.protect]
     return {"model": encoder.name, "weights": encoder.weights, "task": task.name, "dataset": task.dataset,
             "task_params": plain(task.params), "task_seed": task.task_seed, "seed": seed,
             "heads": [method.name for method in heads],
             "head_params": {method.name: plain(method.params) for method in heads if method.params},
-            "promptset": promptsets[0] if promptsets else None, "experiment": experiment.name}
+            "promptset": promptsets[0] if promptsets else None, "experiment": experiment.name,
+            **({"protect": protects[0]} if protects else {})}
 
 
 def _finetune_payload(experiment: Experiment, encoder, task, method: MethodEntry, seed: int) -> dict:

@@ -98,6 +98,7 @@ HEAD_METHOD = (
     ONLY_ENCODERS,
     Key("params", "table", {}, "the head's estimator parameters (e.g. mlp: { lr = 1e-4, batch_size = 64 })"),
     Key("promptset", "text", None, "zeroshot: the prompt set in the store (default: 'default')"),
+    Key("protect", "text", None, "mitigation heads: the protected attribute (sex, age, race, insurance, sex*age, ...)"),
 )
 FINETUNE_METHOD = (
     ONLY_ENCODERS,
@@ -115,6 +116,10 @@ FINETUNE_METHOD = (
     Key("lora_alpha", "number", None, "LoRA alpha (default: equal to the rank)"),
     Key("lora_dropout", "number", None, "LoRA dropout", minimum=0.0),
     Key("precision", "text", None, "auto, fp32, bf16 or fp16", choices=("auto", "fp32", "bf16", "fp16")),
+    Key("protect", "text", None, "mitigation: the protected attribute of balance / loss (sex, age, sex*age, ...)"),
+    Key("balance", "text", None, "groups: a group-balanced sampler", choices=("none", "groups")),
+    Key("loss", "text", None, "groupdro: GroupDRO's online group weights", choices=("erm", "groupdro")),
+    Key("dro_step", "number", None, "GroupDRO's step size", minimum=0.0),
 )
 SEEDS = (
     Key("repeats", "integer", None, "training seeds 0 .. repeats-1", minimum=1),

@@ -63,6 +63,7 @@ class MethodEntry:
     kind: str  # "heads" or "finetune"
     params: dict = field(default_factory=dict)  # heads: estimator parameters; finetune: config overrides
     promptset: str | None = None
+    protect: str | None = None  # heads: the protected attribute of the mitigation heads
     preset: str = "seed-study"
     encoders: tuple[str, ...] | None = None  # None: every encoder of the experiment
 

@@ -69,6 +69,8 @@ class TrainingState:
     best_val_loss: float = float("inf")
     stale_epochs: int = 0
     best_file: str | None = None
+    dro_weights: torch.Tensor | None = None
+    """GroupDRO's group weights (`--loss groupdro`), None otherwise."""
 
     def save(self, path: Path) -> None:
         save_tensors({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, path)

@@ -8,6 +8,11 @@ validation loss (the study trains every epoch, so no early stopping).
 LoRA alpha: the study's own LoRA code used rank 16 with alpha 1 (scaling alpha/rank = 1/16) in a custom
 implementation. With peft that scaling makes the adapters learn 16x slower than the head at the same learning
 rate, so our default is alpha = rank (scaling 1.0), the common choice; pass `--lora-alpha 1` to mimic the study.
+
+Mitigation (docs/mitigation.md): `balance="groups"` draws every epoch's images group-balanced with replacement
+(each group of the protected attribute `protect` equally likely); `loss="groupdro"` trains with GroupDRO's online
+group weights (step size `dro_step`) and picks the best epoch by the worst group's val loss. Both need `protect`.
+Without mitigation these fields are left out of `to_dict`, so runs made before they existed keep their ids.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from benchmark.core.errors import BenchError
 METHODS = ("lora", "full")
 HEADS = ("linear", "mlp")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BALANCES = ("none", "groups")
+LOSSES = ("erm", "groupdro")
+MITIGATION_DEFAULTS = {"balance": "none", "loss": "erm", "protect": None, "dro_step": 0.01}
+"""Mitigation fields and their defaults (left out of `to_dict` when unchanged)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,10 @@ class FineTuneConfig:
     augmentation: Augmentation = Augmentation()
     seed: int = 0
     precision: str = "auto"
+    balance: str = "none"
+    loss: str = "erm"
+    protect: str | None = None
+    dro_step: float = 0.01
 
     def __post_init__(self) -> None:
         if self.lora_alpha is None:
@@ -88,9 +101,31 @@ class FineTuneConfig:
             raise BenchError(f"--patience must be at least 1 (or omitted for none), got {self.patience}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise BenchError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        self._check_mitigation()
+
+    def _check_mitigation(self) -> None:
+        if self.balance not in BALANCES:
+            raise BenchError(f"unknown --balance {self.balance!r}; choose one of {', '.join(BALANCES)}")
+        if self.loss not in LOSSES:
+            raise BenchError(f"unknown --loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        mitigating = self.balance != "none" or self.loss != "erm"
+        if mitigating and not self.protect:
+            raise BenchError("--balance groups and --loss groupdro work on a protected attribute: give --protect "
+                             "sex, age, race, insurance or an intersection such as sex*age")
+        if self.protect and not mitigating:
+            raise BenchError(f"--protect {self.protect} is used by --balance groups or --loss groupdro; give one of them")
+        if self.dro_step < 0:
+            raise BenchError(f"--dro-step must be 0 or more, got {self.dro_step}")
+
+    @property
+    def mitigating(self) -> bool:
+        return self.protect is not None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if self.mitigating:
+            return values
+        return {key: value for key, value in values.items() if key not in MITIGATION_DEFAULTS}
 
     @classmethod
     def from_dict(cls, values: dict) -> "FineTuneConfig":

@@ -38,18 +38,22 @@ class ArrayPixels:
 
 @dataclass(frozen=True)
 class SplitData:
-    """One split: `rows` index the pixel source; `targets` are class indices (single) or 0/1 [n, C] (multi)."""
+    """One split: `rows` index the pixel source; `targets` are class indices (single) or 0/1 [n, C] (multi);
+    `groups`: the protected attribute's group code of each row (group-aware fine-tuning), or None."""
 
     pixels: PixelSource
     rows: np.ndarray
     targets: np.ndarray
     kind: str
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("single", "multi"):
             raise ValueError(f"task kind must be 'single' or 'multi', got {self.kind!r}")
         if len(self.rows) != len(self.targets):
             raise ValueError(f"{len(self.rows)} rows but {len(self.targets)} targets")
+        if self.groups is not None and len(self.groups) != len(self.rows):
+            raise ValueError(f"{len(self.rows)} rows but {len(self.groups)} group codes")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -63,6 +67,9 @@ class SplitData:
             pixels = np.asarray(self.pixels.read(rows[order]))
             pixels = pixels[np.argsort(order, kind="stable")]
         return pixels, self.targets[positions]
+
+    def group_tensor(self, positions: np.ndarray, device) -> torch.Tensor:
+        return torch.as_tensor(self.groups[positions], dtype=torch.int64).to(device)
 
     def target_tensor(self, positions: np.ndarray, device) -> torch.Tensor:
         targets = torch.as_tensor(self.targets[positions])

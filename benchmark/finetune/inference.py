@@ -96,7 +96,12 @@ def evaluate(model, data: SplitData, **kwargs) -> dict:
     logits = predict_logits(model, data, **kwargs)
     targets = torch.as_tensor(data.targets)
     targets = targets.long() if data.kind == "single" else targets.float()
-    loss = per_sample_loss(torch.from_numpy(logits).float(), targets, data.kind).mean().item()
+    losses = per_sample_loss(torch.from_numpy(logits).float(), targets, data.kind)
     probs = probabilities(logits, data.kind)
     metric_name, metric = validation_metric(probs, data)
-    return {"loss": loss, "metric_name": metric_name, "metric": metric, "probs": probs}
+    scores = {"loss": losses.mean().item(), "metric_name": metric_name, "metric": metric, "probs": probs}
+    if data.groups is not None and len(data):
+        from benchmark.finetune.groups import worst_group_loss
+
+        scores["worst_group_loss"] = worst_group_loss(losses.numpy(), data.groups)
+    return scores

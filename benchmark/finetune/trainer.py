@@ -6,7 +6,10 @@ whole batch). AdamW; CosineAnnealingWarmRestarts stepped after every optimizer s
 `scheduler.step()` per batch, so T_0 counts steps); best epoch by validation loss; optional early stopping;
 bf16/fp16 autocast on CUDA. Randomness: the data order and augmentation come from generators derived from
 the seed, epoch and step (`benchmark.finetune.data`); dropout and initialisation draw from torch's global
-generator, which `seeded()` forks so that the caller's state is left untouched.
+generator, which `seeded()` forks so that the caller's state is left untouched. Group-aware training
+(`benchmark.finetune.groups`): `balance="groups"` plans each epoch as group-balanced draws with replacement;
+`loss="groupdro"` weighs each group's mean loss by GroupDRO's online weights (checkpointed with the rest) and
+picks the best epoch by the worst group's val loss.
 
     fit = set up a `Loop` (optimizer, scheduler, scaler, DDP wrapper) -> resume its `TrainingState` if any
           -> per epoch: `train_epoch`, `evaluate` on val, `end_epoch` (best epoch, checkpoint, report)
@@ -30,6 +33,7 @@ from benchmark.finetune import checkpoint as ckpt
 from benchmark.finetune.augment import apply_augmentation, draw_augmentation
 from benchmark.finetune.config import FineTuneConfig
 from benchmark.finetune.data import BatchPlan, SplitData, generator
+from benchmark.finetune.groups import GroupDRO, balanced_order
 from benchmark.finetune.inference import autocast, autocast_dtype, evaluate, per_sample_loss
 from benchmark.finetune.model import FineTuneModel, check_gradients_reach
 
@@ -65,6 +69,7 @@ class Loop:
     run_dir: Path
     progress: Progress
     state: ckpt.TrainingState
+    dro: GroupDRO | None = None
 
     def snapshot(self) -> ckpt.TrainingState:
         """The current state, for `last.pt`."""
@@ -75,6 +80,7 @@ class Loop:
             rng_cuda=torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             history=state.history, best_epoch=state.best_epoch, best_val_loss=state.best_val_loss,
             stale_epochs=state.stale_epochs, best_file=state.best_file,
+            dro_weights=None if self.dro is None else self.dro.q.detach().cpu(),
         )
 
 
@@ -134,7 +140,18 @@ def setup(model: FineTuneModel, train: SplitData, val: SplitData, config: FineTu
     empty = ckpt.TrainingState(trainable={}, optimizer={}, scheduler={}, scaler={}, rng_cpu=torch.get_rng_state())
     return Loop(model=model, network=_distributed(model, config, device, ranks), config=config, plan=plan,
                 steps=steps, optimizer=optimizer, scheduler=scheduler, scaler=scaler, device=device,
-                amp_dtype=amp_dtype, ranks=ranks, run_dir=run_dir, progress=progress, state=empty)
+                amp_dtype=amp_dtype, ranks=ranks, run_dir=run_dir, progress=progress, state=empty,
+                dro=_group_dro(config, train, val, device))
+
+
+def _group_dro(config: FineTuneConfig, train: SplitData, val: SplitData, device) -> GroupDRO | None:
+    if config.balance == "none" and config.loss == "erm":
+        return None
+    if train.groups is None or val.groups is None:
+        raise BenchError(f"--protect {config.protect}: the training data carry no groups of the protected attribute")
+    if config.loss != "groupdro":
+        return None
+    return GroupDRO(int(max(train.groups.max(), val.groups.max())) + 1, config.dro_step, device)
 
 
 def _distributed(model: FineTuneModel, config: FineTuneConfig, device: torch.device, ranks: Ranks):
@@ -156,6 +173,8 @@ def restore(loop: Loop, state: ckpt.TrainingState) -> None:
     torch.set_rng_state(state.rng_cpu)
     if loop.device.type == "cuda" and state.rng_cuda is not None:
         torch.cuda.set_rng_state(state.rng_cuda, loop.device)
+    if loop.dro is not None and state.dro_weights is not None:
+        loop.dro.q = state.dro_weights.to(loop.device)
     state.history = list(state.history)
     loop.state = state
 
@@ -163,9 +182,10 @@ def restore(loop: Loop, state: ckpt.TrainingState) -> None:
 def end_epoch(loop: Loop, epoch: int, train_loss: float, scores: dict) -> None:
     """Record the epoch, keep the best weights, write `last.pt` (rank 0) and wait for every rank."""
     state = loop.state
-    improved = scores["loss"] < state.best_val_loss
+    criterion = scores["worst_group_loss"] if loop.dro is not None else scores["loss"]
+    improved = criterion < state.best_val_loss
     if improved:
-        state.best_val_loss, state.stale_epochs, state.best_epoch = scores["loss"], 0, epoch
+        state.best_val_loss, state.stale_epochs, state.best_epoch = criterion, 0, epoch
         state.best_file = ckpt.best_name(epoch)
         if loop.ranks.is_main:
             ckpt.save_tensors(_cpu_state(loop.model.trainable_state()), loop.run_dir / state.best_file)
@@ -177,6 +197,8 @@ def end_epoch(loop: Loop, epoch: int, train_loss: float, scores: dict) -> None:
         "val_loss": scores["loss"],
         scores["metric_name"]: scores["metric"],
         "lr": loop.scheduler.get_last_lr()[0],
+        **({"val_worst_group_loss": scores["worst_group_loss"]} if "worst_group_loss" in scores else {}),
+        **({"group_weights": [round(float(w), 6) for w in loop.dro.q]} if loop.dro is not None else {}),
     })
     if loop.ranks.is_main:
         loop.snapshot().save(loop.run_dir / ckpt.LAST)
@@ -191,7 +213,10 @@ def end_epoch(loop: Loop, epoch: int, train_loss: float, scores: dict) -> None:
 def train_epoch(loop: Loop, train: SplitData, epoch: int) -> float:
     """One epoch of optimizer steps; the mean training loss over its images."""
     loop.model.train()
-    order = loop.plan.epoch_order(len(train), loop.config.seed, epoch)
+    if loop.config.balance == "groups":
+        order = balanced_order(train.groups, loop.config.seed, epoch)
+    else:
+        order = loop.plan.epoch_order(len(train), loop.config.seed, epoch)
     # Summed losses stay on the device: no host synchronisation per step, so reading the next batch from
     # the pixel cache overlaps with the GPU still working on this one. The bar reads them every few steps.
     step_sums = torch.zeros(loop.steps, dtype=torch.float64, device=loop.device)
@@ -216,6 +241,8 @@ def train_step(loop: Loop, train: SplitData, order: np.ndarray, epoch: int, step
     if config.augmentation.enabled:
         draw = draw_augmentation(len(batch), config.augmentation, generator(config.seed, "augment", epoch, step))
     loop.optimizer.zero_grad(set_to_none=True)
+    if loop.dro is not None:
+        loop.dro.start_batch(train.groups[batch])
     for micro in range(config.grad_accum):
         rows = loop.plan.local_slice(micro, loop.ranks.rank)
         pixels, _ = train.read(batch[rows])
@@ -229,14 +256,24 @@ def train_step(loop: Loop, train: SplitData, order: np.ndarray, epoch: int, step
             with autocast(loop.device, loop.amp_dtype):
                 logits = loop.network(pixels)
             losses = per_sample_loss(logits.float(), targets, train.kind)
-            # DDP averages gradients over processes; scaling by world size makes it a sum, so the
-            # gradient is that of the mean loss over the whole global batch.
-            loss = losses.sum() * (loop.ranks.world_size / config.batch_size)
-            loop.scaler.scale(loss).backward()
+            loop.scaler.scale(_batch_loss(loop, train, batch[rows], losses)).backward()
         step_sums[step] += losses.detach().double().sum()
     loop.scaler.step(loop.optimizer)
     loop.scaler.update()
     loop.scheduler.step()
+    if loop.dro is not None:
+        loop.dro.end_batch(loop.ranks)
+
+
+def _batch_loss(loop: Loop, train: SplitData, positions: np.ndarray, losses: torch.Tensor) -> torch.Tensor:
+    """This rank's micro-batch share of the global batch's loss. DDP averages gradients over processes; scaling
+    by the world size makes it a sum, so the gradient is that of the whole global batch's loss: the mean (ERM) or
+    GroupDRO's weighted group means."""
+    if loop.dro is None:
+        return losses.sum() * (loop.ranks.world_size / loop.config.batch_size)
+    groups = train.group_tensor(positions, loop.device)
+    loop.dro.accumulate(losses, groups)
+    return loop.dro.micro_loss(losses, groups, loop.ranks.world_size)
 
 
 def _freeze_unreached(model, train, device, method, progress: Progress) -> None:

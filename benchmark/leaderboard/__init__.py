@@ -8,7 +8,9 @@
 Modules: `loading` (runs and their evaluation), `board` (build: evaluate, correct, rank), `ranking` (chance
 gate, order, rank uncertainty, Pareto front, DTO), `repeats` (seeds of one configuration), `compare` (paired
 differences of two runs), `across` (Friedman / Nemenyi across tasks or datasets), `tables` / `cells`
-(text tables), `export` (JSON, CSV), `render`. What every figure means: docs/FAIRNESS.md.
+(text tables), `export` (JSON, CSV), `render`, `tradeoff` (mitigation runs beside their plain runs: `bench
+tradeoff` and the report), `probes` (demographic encoding beside each encoder). What every figure means:
+docs/FAIRNESS.md.
 """
 
 from benchmark.leaderboard.across import AcrossBlocks, across_blocks

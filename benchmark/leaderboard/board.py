@@ -139,7 +139,8 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
     family_size = _correct(entries, tested_family(rank_by) & set(columns_for(entries, rank_by)), correction)
     entries = rank_entries(entries, rank_by, confidence)
     board = Leaderboard(entries, rank_by, block=block, notes=notes, family_size=family_size,
-                        options={"correction": correction, "alpha": alpha, **_table_options(entries)})
+                        options={"correction": correction, "alpha": alpha,
+                                 "threshold_rule": options.get("threshold_rule", "f1"), **_table_options(entries)})
     board.repeats = group_repeats(entries)
     return board
 

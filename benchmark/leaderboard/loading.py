@@ -161,6 +161,7 @@ def evaluate_run(run: RunInput, **options):
     """Evaluate one run's test rows with thresholds from its val rows (see `fairness.evaluate` for options)."""
     from benchmark.core.predictions import extra_group_values, infer_task_kind, prediction_classes
     from fairness import evaluate
+    from fairness.thresholds import decision_thresholds
 
     classes = prediction_classes(run.frame)
     kind = infer_task_kind(run.frame, run.record.task_kind)
@@ -171,6 +172,7 @@ def evaluate_run(run: RunInput, **options):
     image_ids = test["image_id"].to_list()
     patients = test["patient_id"].to_list() if "patient_id" in test.columns else [None] * test.height
     patients = [f"image:{i}" if pid is None else str(pid) for pid, i in zip(patients, image_ids)]
+    options = decision_thresholds(run.record.chosen, classes, kind, y_val, p_val, options)  # constrained heads
     return evaluate(y_test=y_test, p_test=p_test, kind=kind, classes=classes, patient_ids=patients,
                     sex=_column(test, "sex"), age=_column(test, "age"), columns=extra_group_values(test),
                     y_val=y_val, p_val=p_val, **options)

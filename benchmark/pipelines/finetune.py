@@ -69,8 +69,9 @@ def finetune_run_id(description: dict) -> str:
 
 
 def split_data(task, manifest_rows: np.ndarray, pixels, excluded: np.ndarray | None,
-               progress: Progress = SILENT) -> tuple[dict, dict]:
-    """SplitData for train/val/test (rows into the pixel store) and the task-frame positions they cover.
+               progress: Progress = SILENT, groups: np.ndarray | None = None) -> tuple[dict, dict]:
+    """SplitData for train/val/test (rows into the pixel store) and the task-frame positions they cover;
+    `groups`: the protected attribute's code of every task-frame row (`--protect`), or None.
 
     Rows whose image the pixel store excluded (unreadable, with --skip-bad) are left out and counted.
     """
@@ -83,7 +84,8 @@ def split_data(task, manifest_rows: np.ndarray, pixels, excluded: np.ndarray | N
         rows = manifest_rows[where]
         keep = np.ones(len(rows), dtype=bool) if excluded is None else ~excluded[rows]
         dropped[split] = int((~keep).sum())
-        splits[split] = SplitData(pixels, rows[keep], labels[keep], task.kind)
+        splits[split] = SplitData(pixels, rows[keep], labels[keep], task.kind,
+                                  groups=None if groups is None else groups[where][keep])
         positions[split] = where[keep]
     if any(dropped.values()):
         progress.note(f"left out images the pixel store could not decode: {dropped}")
@@ -102,6 +104,7 @@ def run_finetune(workdir, request: FineTuneRequest, progress: Progress = SILENT)
         progress = progress if ranks.is_main else SILENT
         manifest, root = load_registered(workdir, request.dataset)
         task = build_task(request.task, manifest, seed=request.task_seed, **request.task_params)
+        groups = _protected(task, request)
         encoder = load_encoder(request.model, weights=request.weights, trust_checkpoint=request.trust_checkpoint,
                                device=device)
         description = run_description(request, weights_digest=encoder.weights_digest,
@@ -116,7 +119,18 @@ def run_finetune(workdir, request: FineTuneRequest, progress: Progress = SILENT)
         if finished is not None:
             return finished
         job = _Job(request, workdir, task, encoder, description, run_id, run_dir, ranks, device, progress)
+        job.groups = groups
         return job.run(manifest, root)
+
+
+def _protected(task, request: FineTuneRequest):
+    """The protected attribute's groups over the task rows (`--protect`), refused in one line before the encoder
+    is loaded when the dataset does not record it; None without mitigation."""
+    if not request.config.protect:
+        return None
+    from benchmark.pipelines.protect import protected_groups
+
+    return protected_groups(task.frame, request.config.protect, dataset=request.dataset)
 
 
 def run_description(request: FineTuneRequest, *, weights_digest: str, manifest_digest: str, task,
@@ -169,6 +183,7 @@ class _Job:
         self.request, self.workdir, self.task, self.encoder = request, workdir, task, encoder
         self.description, self.run_id, self.run_dir = description, run_id, run_dir
         self.ranks, self.device, self.progress = ranks, device, progress
+        self.groups = None  # benchmark.pipelines.protect.ProtectedGroups of `--protect`, over task.frame
 
     def run(self, manifest, root) -> FineTuneOutcome:
         from cache.pixels import PixelStore
@@ -178,7 +193,7 @@ class _Job:
                                          skip_bad=self.request.skip_bad, progress=self.progress, ranks=self.ranks)
         manifest_rows = _manifest_rows(manifest, self.task.frame["image_id"].to_list())
         splits, positions = split_data(self.task, manifest_rows, store, getattr(store, "excluded", None),
-                                       self.progress)
+                                       self.progress, groups=None if self.groups is None else self.groups.codes)
         result, scored = self.train(splits)
         predictions_path = None
         if self.ranks.is_main:
@@ -240,9 +255,30 @@ class _Job:
             store_identity=None, rows={split: len(data) for split, data in splits.items()},
             excluded_images=int(sum(len(self.task.split_indices(s)) for s in SPLITS) - sum(map(len, splits.values()))),
             details={"trainable_parameters": result.trainable_parameters, "epochs_run": result.epochs_run,
-                     "best_epoch": result.best_epoch, "history": result.history, "finetune_run_id": self.run_id},
+                     "best_epoch": result.best_epoch, "history": result.history, "finetune_run_id": self.run_id,
+                     **_mitigation_details(config, self.groups, positions)},
         )
         return write_predictions(path, frame, record)
+
+
+MITIGATION_SOURCES = {"balance": "group-balanced sampler (Kamiran & Calders, KAIS 2012; Zhang et al., CHIL 2022)",
+                      "groupdro": "GroupDRO (Sagawa et al., ICLR 2020)"}
+
+
+def _mitigation_details(config: FineTuneConfig, groups, positions: dict) -> dict:
+    """What a group-aware fine-tuning run records (`bench tradeoff` pairs it with the same run without it)."""
+    if groups is None:
+        return {}
+    from benchmark.finetune.config import MITIGATION_DEFAULTS
+
+    used = [MITIGATION_SOURCES[key] for key, on in (("balance", config.balance == "groups"),
+                                                    ("groupdro", config.loss == "groupdro")) if on]
+    plain_config = {key: value for key, value in config.to_dict().items() if key not in MITIGATION_DEFAULTS}
+    return {"mitigation": {
+        "protect": groups.attribute, "levels": list(groups.levels), "groups": groups.summary(positions),
+        "needs_attribute_at_test": False, "plain_method": config.method, "plain_hyperparameters": plain_config,
+        "gap": "auc_gap_{attr}", "utility": "auc", "source": "; ".join(used),
+    }}
 
 
 def _manifest_rows(manifest, image_ids: list[str]) -> np.ndarray:

@@ -24,6 +24,7 @@ from benchmark.core.predictions import prediction_frame
 from benchmark.core.schema import MASKED, RANDOM_INIT, SPLITS, label_column
 from benchmark.core.versions import package_versions
 from benchmark.core.workdir import Workdir
+from benchmark.pipelines.protect import check_protect
 from cache.ensemble import StoreEnsemble, open_store
 from heads.registry import DEFAULT_HEADS, HeadSpec, get_head
 
@@ -50,6 +51,8 @@ class HeadsRequest:
     """Seed of the task's subset and split (None: `seed`, which then also seeds the heads)."""
     experiment: str | None = None
     """The `bench run` experiment the runs belong to (recorded in each run; not part of its identity)."""
+    protect: str | None = None
+    """The protected attribute of the mitigation heads (`--protect sex|age|race|insurance|sex*age|...`)."""
 
     @property
     def task_seed_or_seed(self) -> int:
@@ -160,6 +163,8 @@ class HeadInputs:
     embeddings: np.ndarray
     positions: dict  # split -> positions into aligned.frame
     manifest_digest: str
+    groups: object = None  # benchmark.pipelines.protect.ProtectedGroups of `--protect`, over aligned.frame
+    workdir: object = None  # where extra prompt sets' text embeddings are cached
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -200,7 +205,12 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
             raise BenchError(f"task {request.task!r} has no {split} images after alignment; use a larger dataset or "
                              "other split fractions")
     vectors = store.image_embeddings()[aligned.store_rows] if embeddings else None
-    return HeadInputs(task, store, aligned, vectors, positions, digest)
+    groups = None
+    if request.protect:
+        from benchmark.pipelines.protect import protected_groups
+
+        groups = protected_groups(aligned.frame, request.protect, dataset=request.dataset)
+    return HeadInputs(task, store, aligned, vectors, positions, digest, groups, Workdir.of(workdir))
 
 
 def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> list[FitResult]:
@@ -223,6 +233,7 @@ def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> li
 
         return fit_transfer(workdir, request, specs, progress)
     inputs = prepare_inputs(workdir, request, progress)
+    check_protect(specs, request.protect, inputs)
     results = []
     for spec in specs:
         result = fit_one(workdir, request, inputs, spec)
@@ -264,18 +275,21 @@ def build_estimator(spec: HeadSpec, request: HeadsRequest, inputs: HeadInputs):
     if isinstance(inputs.store, StoreEnsemble):
         from heads.member_average import MemberAverage
 
-        built = [build_for_store(spec, request, store, inputs.task) for store in inputs.store.members]
+        built = [build_for_store(spec, request, store, inputs.task, inputs.workdir) for store in inputs.store.members]
         return MemberAverage([head for head, _ in built], widths=inputs.store.widths), built[0][1]
-    return build_for_store(spec, request, inputs.store, inputs.task)
+    return build_for_store(spec, request, inputs.store, inputs.task, inputs.workdir)
 
 
-def build_for_store(spec: HeadSpec, request: HeadsRequest, store, task):
+def build_for_store(spec: HeadSpec, request: HeadsRequest, store, task, workdir):
     """`build_estimator` for one store (one checkpoint)."""
     params = dict(request.head_params.get(spec.name, {}))
     if spec.kind == "zeroshot":
-        from benchmark.pipelines.zeroshot import build_zeroshot
+        from benchmark.pipelines.promptsets import prompt_text
+        from benchmark.pipelines.zeroshot import build_zeroshot, refuse_vision_only
 
-        return build_zeroshot(store, task.classes, task.kind, promptset=request.promptset, **params)
+        refuse_vision_only(store.model)
+        text = prompt_text(workdir, store, request.promptset, classes=task.classes)
+        return build_zeroshot(store, task.classes, task.kind, text=text, **params)
     return spec.create(random_state=request.seed, n_classes=len(task.classes), **params), {}
 
 
@@ -287,14 +301,28 @@ def fit_and_predict(spec: HeadSpec, head, inputs: HeadInputs) -> np.ndarray:
     if spec.kind == "zeroshot":
         head.fit(embeddings[val], labels(val), rows=rows[val])
         return head.predict_proba(embeddings[evaluated], rows=rows[evaluated])
-    head.fit(embeddings[train], labels(train), embeddings[val], labels(val))
-    return head.predict_proba(embeddings[evaluated])
+    from benchmark.pipelines.protect import group_arguments
+
+    head.fit(embeddings[train], labels(train), embeddings[val], labels(val),
+             **group_arguments(spec, inputs.groups, train, val))
+    if "test_groups" not in spec.needs:
+        return head.predict_proba(embeddings[evaluated])
+    return head.predict_proba(embeddings[evaluated], groups=inputs.groups.codes[evaluated])
 
 
 def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, hyperparameters: dict, chosen: dict,
                seconds: float) -> RunRecord:
-    """The record of one head's run (`hyperparameters`: what the estimator records, `recorded_params()`)."""
+    """The record of one head's run (`hyperparameters`: what the estimator records, `recorded_params()`; a
+    mitigation head's also name the protected attribute)."""
+    from benchmark.pipelines.protect import mitigation_details
+
     store, task = inputs.store, inputs.task
+    mitigation = mitigation_details(spec, inputs.groups, inputs.positions)
+    if mitigation:
+        hyperparameters = {**hyperparameters, "protect": inputs.groups.attribute}
+    if "decision_columns" in chosen:
+        chosen = {**chosen, "decision_classes": [task.classes[c] for c in chosen["decision_columns"]],
+                  "unconstrained_class_names": [task.classes[c] for c in chosen.get("unconstrained_classes", ())]}
     return RunRecord(
         run_id="",
         encoder=request.model,
@@ -317,7 +345,8 @@ def run_record(request: HeadsRequest, inputs: HeadInputs, spec: HeadSpec, hyperp
         rows={split: int(rows.size) for split, rows in inputs.positions.items()},
         excluded_images=len(inputs.aligned.excluded),
         versions={**package_versions(), "store": store.versions},
-        details={"store_path": str(store.path), "fit_seconds": round(seconds, 3), **ensemble_details(store)},
+        details={"store_path": str(store.path), "fit_seconds": round(seconds, 3), **mitigation,
+                 **ensemble_details(store)},
     )
 
 

@@ -31,6 +31,7 @@ from benchmark.pipelines.heads import (
     AlignedData, FitResult, HeadInputs, HeadsRequest, align_task_to_store, build_estimator, fit_and_predict,
     prepare_inputs, run_record, write_run,
 )
+from benchmark.pipelines.protect import check_protect
 
 
 @dataclass
@@ -67,6 +68,7 @@ def fit_transfer(workdir: Workdir, request: HeadsRequest, specs, progress: Progr
     """Fit each head on `request.dataset` and write one run per dataset of `request.test_on`."""
     others = [name for name in dict.fromkeys(request.test_on) if name != request.dataset]
     inputs = prepare_inputs(workdir, request, progress)
+    check_protect(specs, request.protect, inputs)
     weights = inputs.store.attrs.get("weights_digest")
     tests = [prepare_test_set(workdir, request, name, weights) for name in others]
     results = []
@@ -99,16 +101,21 @@ def fit_transfer(workdir: Workdir, request: HeadsRequest, specs, progress: Progr
 def predict_test_set(spec, head, chosen: dict, inputs: HeadInputs, test: TestSet) -> np.ndarray:
     """Probabilities of the test set's images. A zero-shot head with GLoRIA's local similarity reads the local
     features of the test dataset's store (the prompts stay those it was fitted with)."""
+    if "test_groups" in spec.needs:
+        codes = inputs.groups.encode(test.aligned.frame[test.rows], dataset=test.name)
+        return head.predict_proba(test.embeddings, groups=codes)
     if spec.kind != "zeroshot":
         return head.predict_proba(test.embeddings)
     if getattr(head, "similarity", None) is not None:
+        from benchmark.pipelines.promptsets import prompt_text
         from benchmark.pipelines.zeroshot import gloria_similarity_of
 
-        head.similarity = gloria_similarity_of(test.store, inputs.store.text(chosen["promptset"]))
+        text = prompt_text(inputs.workdir, inputs.store, chosen.get("promptset_name", chosen["promptset"]), classes=inputs.task.classes).fields
+        head.similarity = gloria_similarity_of(test.store, text)
         try:
             return head.predict_proba(test.embeddings, rows=test.aligned.store_rows[test.rows])
         finally:
-            head.similarity = gloria_similarity_of(inputs.store, inputs.store.text(chosen["promptset"]))
+            head.similarity = gloria_similarity_of(inputs.store, text)
     return head.predict_proba(test.embeddings, rows=test.aligned.store_rows[test.rows])
 
 

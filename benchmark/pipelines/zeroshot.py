@@ -54,16 +54,17 @@ def heads_for_encoder(model: str, specs: list, *, defaults: bool, progress) -> l
     return kept
 
 
-def build_zeroshot(store, classes, kind: str, *, promptset: str | None = None, temperature=None):
-    """(a zero-shot head over the store's prompt set in the encoder family's style, what was chosen for it)."""
+def build_zeroshot(store, classes, kind: str, *, promptset: str | None = None, temperature=None, text=None):
+    """(a zero-shot head over a prompt set in the encoder family's style, what was chosen for it). `text`: the
+    set's `benchmark.pipelines.promptsets.PromptText` (default: the store's set `promptset`, or its default)."""
+    from benchmark.pipelines.promptsets import PromptText, store_default
     from heads.registry import HEADS
 
     refuse_vision_only(store.model)
-    if not store.promptsets:
-        raise BenchError(f"the store {store.path} holds no prompt text embeddings; zero-shot needs them "
-                         "(run `bench extract` again)")
-    promptset = promptset or ("default" if "default" in store.promptsets else store.promptsets[0])
-    text = store.text(promptset)
+    if text is None:
+        chosen = promptset or store_default(store)
+        text = PromptText(chosen, store.text(chosen), chosen, True)
+    promptset, label, text = text.name, text.label, text.fields
     covered = set(text["class_name"].tolist())
     missing = [c for c in classes if c not in covered]
     if missing:
@@ -78,9 +79,10 @@ def build_zeroshot(store, classes, kind: str, *, promptset: str | None = None, t
     head = HEADS["zeroshot"].create(
         text_embedding=text["embedding"], class_name=text["class_name"], classes=classes,
         polarity=text.get("polarity"), ensemble=ensemble, logit_scale=logit_scale, temperature=temperature,
-        kind=kind, similarity=similarity, chunk_rows=chunk_rows,
+        kind=kind, similarity=similarity, chunk_rows=chunk_rows, promptset=None if label == "default" else label,
     )
-    return head, {"promptset": promptset, "prompt_style": style}
+    named = {} if promptset == label else {"promptset_name": promptset}
+    return head, {"promptset": label, **named, "prompt_style": style}
 
 
 def gloria_similarity_of(store, text):

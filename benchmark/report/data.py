@@ -88,9 +88,10 @@ def per_class(report) -> dict:
 
 
 def collect(board, *, curves_run: str | None = None, provenance: dict | None = None, command: str = "",
-            alpha: float = 0.05, title: str = "") -> dict:
+            alpha: float = 0.05, title: str = "", tradeoffs: dict | None = None, probes: dict | None = None) -> dict:
     """The report's data document from a built leaderboard (see the module docstring). `curves_run`: the run
-    whose ROC and reliability curves are drawn (default: the first ranked run, else the first run)."""
+    whose ROC and reliability curves are drawn (default: the first ranked run, else the first run);
+    `tradeoffs`, `probes`: the sections `mitigation_sections` makes (absent: none)."""
     from benchmark.leaderboard import to_json
     from benchmark.report.curves import run_curves
 
@@ -109,6 +110,8 @@ def collect(board, *, curves_run: str | None = None, provenance: dict | None = N
         "by_class": {entry.run.name: per_class(entry.report) for entry in entries},
         "curves": run_curves(chosen),
         "provenance": provenance or {},
+        "tradeoffs": tradeoffs or {"comparisons": [], "notes": []},
+        "probes": probes or {"attributes": [], "encoders": []},
     }
 
 
@@ -228,6 +231,8 @@ class ReportData:
     curves = property(lambda self: self.document.get("curves"))
     provenance = property(lambda self: self.document.get("provenance", {}))
     alpha = property(lambda self: self.document.get("alpha", 0.05))
+    tradeoffs = property(lambda self: self.document.get("tradeoffs") or {"comparisons": [], "notes": []})
+    probes = property(lambda self: self.document.get("probes") or {"attributes": [], "encoders": []})
 
     @property
     def chance(self) -> float:
@@ -278,9 +283,30 @@ def ordered_encoders(runs) -> list[str]:
 
 def report_document(board, runs, *, workdir=None, command="", curves_run: str | None = None, alpha: float = 0.05,
                     title: str = "") -> dict:
-    """`collect` with the provenance of `runs` (the RunInputs the board was built from)."""
+    """`collect` with the provenance of `runs` (the RunInputs the board was built from), the mitigation
+    trade-offs of its runs and the demographic-encoding probes of their encoders (`mitigation_sections`)."""
     from benchmark.report.provenance import command_line, provenance
 
     record = provenance(runs, workdir=workdir, command=command)
+    tradeoffs, probes = mitigation_sections(board, workdir)
     return collect(board, curves_run=curves_run, provenance=record, command=command_line(command), alpha=alpha,
-                   title=title)
+                   title=title, tradeoffs=tradeoffs, probes=probes)
+
+
+def mitigation_sections(board, workdir=None) -> tuple[dict, dict]:
+    """The report's trade-off section (every mitigation run of the board beside its plain run, paired and judged
+    as `bench tradeoff` does: `benchmark.leaderboard.tradeoff.board_comparisons`) and its demographic-encoding
+    section (the newest probe of each attribute of each encoder's store, `benchmark.leaderboard.probes`; only
+    with a workdir), as plain JSON."""
+    from benchmark.core.identity import finite_or_none
+    from benchmark.leaderboard.probes import encoder_probes
+    from benchmark.leaderboard.tradeoff import board_comparisons
+
+    comparisons, notes = board_comparisons(board)
+    tradeoffs = {"comparisons": [c.as_dict() for c in comparisons], "notes": notes}
+    attributes, encoders = encoder_probes(workdir, board.entries) if workdir is not None else ([], [])
+    kept = ("auc", "dataset", "levels", "created", "rows", "test_patients")
+    probes = {"attributes": attributes,
+              "encoders": [{**item, "probes": {a: {k: p.get(k) for k in kept} if p else None
+                                               for a, p in item["probes"].items()}} for item in encoders]}
+    return finite_or_none(tradeoffs), probes

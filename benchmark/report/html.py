@@ -1,7 +1,8 @@
 """The report page: one self-contained HTML file (figures inline as SVG, styles inline, no script or font from
 anywhere else), readable offline and printable. Top: what the data and weights are (a banner that cannot be
 missed when they are synthetic or random); then the ranked leaderboard with its reason, the figures, the
-tables, the reproduction check, and the provenance footer."""
+tables, the mitigation trade-offs and the demographic encoding (where the runs have them), the reproduction
+check, and the provenance footer."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ OPEN_DETAILS = ("window.addEventListener('beforeprint',function(){document.query
                 ".forEach(function(d){d.open=true})});")
 """Printing opens the folded long tables (the only script; inline)."""
 LONG_TABLE_ROWS = 60
+BEYOND = {"tradeoffs": ("mitigation", "Mitigation trade-offs"), "encoding": ("encoding", "Demographic encoding")}
+"""The sections after the tables, where the report has them: table name -> (section id, heading)."""
 _ID = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
 
 
@@ -96,12 +99,13 @@ def figure_html(rendered) -> str:
 
 
 def page(data, figures, tables: dict, *, reference=None) -> str:
-    """The whole page. `tables`: name -> Table (leaderboard, seed-study, per-group, per-class, seeds);
-    `reference`: the --against table or None."""
+    """The whole page. `tables`: name -> Table (leaderboard, seed-study, per-group, per-class, seeds, and where
+    present tradeoffs and encoding); `reference`: the --against table or None."""
     from benchmark.report.html_footer import footer
 
     title = data.document.get("title", "cxr-fairbench report")
-    parts = [f"<header><h1>{esc(title)}</h1>", banner(data.provenance), _summary(data), _nav(reference), "</header>",
+    parts = [f"<header><h1>{esc(title)}</h1>", banner(data.provenance), _summary(data), _nav(reference, tables),
+             "</header>",
              '<section id="leaderboard"><h2>Ranked leaderboard</h2>',
              f'<p id="ranking-reason"><strong>Default ranking.</strong> {esc(data.document.get("reason", ""))}</p>',
              table_html(tables["leaderboard"], element_id="ranked-table", folded=False), _notes(data), "</section>",
@@ -111,6 +115,10 @@ def page(data, figures, tables: dict, *, reference=None) -> str:
         if name in tables:
             parts += [f'<h3 id="table-{name}">{esc(tables[name].title)}</h3>', table_html(tables[name])]
     parts.append("</section>")
+    for name, (ident, heading) in BEYOND.items():
+        if name in tables:
+            parts += [f'<section id="{ident}"><h2>{heading}</h2>', table_html(tables[name], element_id=f"table-{name}",
+                                                                             folded=False), "</section>"]
     if reference is not None:
         parts += ['<section id="reproduction"><h2>Reproduction check</h2>', table_html(reference, folded=False),
                   "</section>"]
@@ -130,8 +138,9 @@ def _summary(data) -> str:
             f'{esc(ranking.get("n_perm"))} permutations · made {esc(provenance.get("created", ""))}</p>')
 
 
-def _nav(reference) -> str:
+def _nav(reference, tables: dict) -> str:
     links = [("leaderboard", "leaderboard"), ("figures", "figures"), ("tables", "tables")]
+    links += [(ident, heading.lower()) for name, (ident, heading) in BEYOND.items() if name in tables]
     links += [("reproduction", "reproduction check")] if reference is not None else []
     links.append(("provenance", "provenance"))
     return "<nav>" + "".join(f'<a href="#{ident}">{label}</a>' for ident, label in links) + "</nav>"

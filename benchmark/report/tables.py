@@ -6,7 +6,9 @@
   EqOdds sex / age, ECE delta sex / age, each with its 95% CI;
 - `per-group`: every run's utility, AUC, F1 and ECE per group; `per-class`: per class F1, AUC and their
   differences over the groups;
-- `seeds`: configurations run with several seeds, mean +- SD (ddof 1) over the seeds.
+- `seeds`: configurations run with several seeds, mean +- SD (ddof 1) over the seeds;
+- `tradeoffs` and `encoding` (`benchmark.report.beyond`): mitigation runs beside their plain runs, and the
+  demographic-encoding probes beside each encoder, where the report has them.
 """
 
 from __future__ import annotations
@@ -65,14 +67,15 @@ def digits(name: str) -> int:
     return leaderboard_digits(name)
 
 
-def figure_cell(estimate, name: str, alpha: float = 0.05) -> Cell:
-    """ "0.520 [0.480, 0.560]" (with " *" when significant after the table's correction); "n/a" if undefined."""
+def figure_cell(estimate, name: str, alpha: float = 0.05, *, signed: bool = False) -> Cell:
+    """ "0.520 [0.480, 0.560]" (with " *" when significant after the table's correction); "n/a" if undefined.
+    `signed`: a change, "+0.012 [-0.010, +0.030]"."""
     if not estimate.defined:
         return Cell("n/a")
-    places = digits(name)
-    text = f"{estimate.value:.{places}f}"
+    places, sign = digits(name), "+" if signed else ""
+    text = f"{estimate.value:{sign}.{places}f}"
     if estimate.has_ci:
-        text += f" [{estimate.low:.{places}f}, {estimate.high:.{places}f}]"
+        text += f" [{estimate.low:{sign}.{places}f}, {estimate.high:{sign}.{places}f}]"
     if estimate.p_adj is not None and estimate.p_adj < alpha:
         text += " *"
     return Cell(text, estimate.value, estimate.low if estimate.has_ci else None,
@@ -211,5 +214,8 @@ def seeds_table(data: ReportData) -> Table | None:
 
 
 def all_tables(data: ReportData) -> list[Table]:
-    tables = [ranked_table(data), seed_study_table(data), group_table(data), class_table(data), seeds_table(data)]
+    from benchmark.report.beyond import encoding_table, tradeoff_table
+
+    tables = [ranked_table(data), seed_study_table(data), group_table(data), class_table(data), seeds_table(data),
+              tradeoff_table(data), encoding_table(data)]
     return [table for table in tables if table is not None]

@@ -32,7 +32,7 @@ def request_of(job):
         dataset=payload["dataset"], task_params=payload["task_params"], task_seed=payload["task_seed"],
         weights_digest=None if ensemble else _weights_digest(payload), head_params=payload["head_params"],
         ensemble=member_digests(payload["model"], payload["weights"]) if ensemble else (),
-        promptset=payload["promptset"], experiment=payload["experiment"],
+        promptset=payload["promptset"], experiment=payload["experiment"], protect=payload.get("protect"),
     )
 
 
@@ -93,7 +93,8 @@ def _heads_code() -> str:
 def _memo_key(request, inputs, head: str) -> str:
     return digest({"head": head, "params": request.head_params.get(head, {}), "seed": request.seed,
                    "classes": inputs.task.classes, "kind": inputs.task.kind, "store": inputs.store.identity_digest,
-                   "promptset": request.promptset, "code": _heads_code()})[:32]
+                   "promptset": request.promptset, "code": _heads_code(),
+                   **({"protect": request.protect} if request.protect else {})})[:32]
 
 
 def _memo_path(folder, key: str) -> Path:
