@@ -23,7 +23,6 @@ resumable, optionally in parallel worker processes.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

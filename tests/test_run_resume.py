@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from run_helpers import (PER_CLASS, SMALL_N, SMALL_SIZE, bench, experiment_text, kill_when, start_bench,
+from run_helpers import (SMALL_N, SMALL_SIZE, bench, experiment_text, kill_when, start_bench,
                          wait_until_dead, write_experiment)
 
 TASK = "nih6x200"

@@ -97,7 +97,7 @@ def render(boards, *, fmt: str = "table", by_class: bool = False, by_group: bool
 COMPARE_COLUMNS = ("figure", "a", "b", "difference", "ci_low", "ci_high", "p", "p_adj")
 
 
-def render_comparison(comparison, *, fmt: str = "table", alpha: float = 0.05) -> str | None:
+def render_comparison(comparison, *, fmt: str = "table", alpha: float = 0.05, console=None) -> str | None:
     """The paired differences A - B of every figure (table, md, csv or json)."""
     if fmt not in FORMATS:
         raise BenchError(ERR_FORMAT.format(fmt=fmt))
