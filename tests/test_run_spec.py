@@ -124,3 +124,20 @@ def test_key_lines_know_tables_dotted_and_inline_keys_and_skip_multiline_values(
     assert lines.line_of(("b", "c", "k e y")) == 11
     assert lines.line_of(("b", "c", "d", "e")) == 12
     assert lines.line_of(("nowhere",)) is None
+
+
+def test_an_experiment_sets_every_evaluation_option_the_command_line_has(tmp_path):
+    """The [leaderboard] table takes the options of `bench leaderboard` with the same defaults, and the leaderboard
+    job hands them to the board as the command does."""
+    from benchmark.core.schema import EVALUATION_DEFAULTS
+    from benchmark.experiments.schema import LEADERBOARD
+    from benchmark.leaderboard.options import evaluation_options
+
+    assert {key.name: key.default for key in LEADERBOARD} == EVALUATION_DEFAULTS
+    experiment = load_experiment(write_experiment(tmp_path, experiment_text(None)), overrides={
+        "leaderboard": {"alpha": 0.01, "min_positives": 5, "reweight_prevalence": True}})
+    options = evaluation_options(dict(experiment.leaderboard))
+    assert (options["alpha"], options["min_positives"], options["reweight_prevalence"]) == (0.01, 5, True)
+    assert options["rank_by"] == "worst_group_utility" and options["attributes"] == "sex,age,sex*age"
+    with pytest.raises(KeyError):
+        evaluation_options({"n_bootstrap": 10})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.core.schema import EVALUATION_DEFAULTS
 from benchmark.commands.options import fraction, non_negative_int
 
 
@@ -45,11 +46,6 @@ def register(subparsers, common) -> None:
     parser.set_defaults(func=run)
 
 
-EVALUATION_DEFAULTS = {"rank_by": None, "groups": "sex,age,sex*age", "age_bins": "binary", "n_boot": 1000,
-                       "n_perm": 1000, "seed": 0, "threshold": "f1", "correction": "holm", "alpha": 0.05,
-                       "min_group_size": 30, "min_positives": 20, "seed_exact": False, "reweight_prevalence": False}
-
-
 def add_evaluation_arguments(parser, *, defaults: bool = True) -> None:
     """The options of the leaderboard's one evaluation (shared by `bench leaderboard` and `bench report`).
     `defaults=False`: options not given stay out of the namespace, so the caller can take them from elsewhere
@@ -85,19 +81,6 @@ def add_evaluation_arguments(parser, *, defaults: bool = True) -> None:
                              "class before computing the figures (a gap left is not case mix)")
 
 
-def evaluation_options(values: dict) -> dict:
-    """`benchmark.leaderboard.build` keywords from option values (the keys of EVALUATION_DEFAULTS)."""
-    from benchmark import leaderboard
-
-    values = {**EVALUATION_DEFAULTS, **values}
-    return dict(rank_by=values["rank_by"] or leaderboard.DEFAULT_RANK, correction=values["correction"],
-                alpha=values["alpha"], attributes=values["groups"], age_bins=values["age_bins"],
-                n_boot=values["n_boot"], n_perm=values["n_perm"], seed=values["seed"],
-                threshold_rule=values["threshold"], min_group_size=values["min_group_size"],
-                min_positives=values["min_positives"], seed_exact=values["seed_exact"],
-                reweight_prevalence=values["reweight_prevalence"])
-
-
 def _runs(args) -> list:
     from benchmark import leaderboard
 
@@ -126,6 +109,8 @@ def run(args) -> int:
         raise BenchError("--experiment selects runs in the workdir; give --task TASK with it")
     if args.compare is not None and len(args.compare) > 2:
         raise BenchError(f"--compare takes one or two runs, got {len(args.compare)}: {' '.join(args.compare)}")
+    from benchmark.leaderboard.options import evaluation_options
+
     options = evaluation_options({key: getattr(args, key) for key in EVALUATION_DEFAULTS})
     boards = [leaderboard.build(runs, block=block, **options) for block, runs in leaderboard.blocks(_runs(args)).items()]
     for note in [note for board in boards for note in board.notes]:

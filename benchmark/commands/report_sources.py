@@ -17,14 +17,14 @@ REUSED = "using the evaluation of experiment {name!r}'s leaderboard job ({path})
 
 
 def _given(args) -> dict:
-    from benchmark.commands.leaderboard import EVALUATION_DEFAULTS
+    from benchmark.core.schema import EVALUATION_DEFAULTS
 
     return {key: getattr(args, key) for key in EVALUATION_DEFAULTS if hasattr(args, key)}
 
 
 def _build(runs, values: dict, *, workdir, argv, curves_run):
     from benchmark import leaderboard
-    from benchmark.commands.leaderboard import evaluation_options
+    from benchmark.leaderboard.options import evaluation_options
     from benchmark.report.data import report_document
 
     blocks = leaderboard.blocks(runs)

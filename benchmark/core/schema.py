@@ -112,3 +112,11 @@ def age_group(age: float | None) -> str | None:
     if age is None or age != age:
         return None
     return AGE_GROUPS[0] if age < AGE_THRESHOLD else AGE_GROUPS[1]
+
+
+EVALUATION_DEFAULTS = {"rank_by": None, "groups": "sex,age,sex*age", "age_bins": "binary", "n_boot": 1000,
+                       "n_perm": 1000, "seed": 0, "threshold": "f1", "correction": "holm", "alpha": 0.05,
+                       "min_group_size": 30, "min_positives": 20, "seed_exact": False, "reweight_prevalence": False}
+"""The leaderboard's evaluation options and their defaults, by the names `bench leaderboard` / `bench report`
+(`--n-boot` ...) and experiment files' [leaderboard] tables (`n_boot` ...) use; None: the board's default rank.
+`benchmark.leaderboard.options.evaluation_options` turns them into `build` keywords."""

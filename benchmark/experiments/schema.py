@@ -139,7 +139,7 @@ EXTRACT = (
     Key("workers", "integer", 0, "worker processes decoding and loading", minimum=0),
 )
 LEADERBOARD = (
-    Key("rank_by", "text", None, "figure to rank by (default: worst_f1_gap)"),
+    Key("rank_by", "text", None, "figure to rank by (default: worst_group_utility)"),
     Key("groups", "text", "sex,age,sex*age", "group attributes"),
     Key("age_bins", "text", "binary", "binary, decades, or cut points such as 40,60,80"),
     Key("n_boot", "integer", 1000, "bootstrap replicates", minimum=0),
@@ -147,9 +147,14 @@ LEADERBOARD = (
     Key("seed", "integer", 0, "seed of the resampling"),
     Key("threshold", "text", "f1", "multi-label threshold rule chosen on val", choices=("f1", "youden", "fixed")),
     Key("correction", "text", "holm", "multiple-testing correction", choices=("holm", "bh", "none")),
+    Key("alpha", "number", 0.05, "significance level of the marks", minimum=0.0),
     Key("min_group_size", "integer", 30, "flag figures from smaller groups", minimum=0),
+    Key("min_positives", "integer", 20, "flag figures from groups with fewer positives (or negatives) of a class",
+        minimum=0),
     Key("seed_exact", "boolean", False, "reproduce the seed study's code slips"),
+    Key("reweight_prevalence", "boolean", False, "weight test images to the test set's prevalence per group"),
 )
+"""The keys and defaults of `benchmark.core.schema.EVALUATION_DEFAULTS` (a test holds them together)."""
 REPORT = (
     Key("plane_y", "text", "worst_group_utility", "y of the utility-fairness plane (worst_group_utility or a gap)"),
     Key("heatmap", "text", "f1", "per-class metric of the disease x group heatmap", choices=("f1", "auc")),

@@ -53,16 +53,14 @@ def run(job, ctx) -> dict:
     from rich.console import Console
 
     import benchmark.leaderboard as leaderboard
+    from benchmark.leaderboard.options import evaluation_options
     from benchmark.report.data import report_document
 
     payload, runs = job.payload, members(job, ctx)
-    task, options = payload["task"], dict(payload["options"])
+    task, options = payload["task"], evaluation_options(payload["options"])
     write_json(ctx.workdir.experiment_runs_path(payload["experiment"], task), {"task": task, "runs": runs})
     ranked_runs = leaderboard.load_task_runs(ctx.workdir, task, experiment=payload["experiment"])
-    rank_by = options.pop("rank_by") or leaderboard.DEFAULT_RANK
-    board = leaderboard.build(ranked_runs, rank_by=rank_by, correction=options.pop("correction"),
-                              attributes=options.pop("groups"), threshold_rule=options.pop("threshold"), block=task,
-                              **options)
+    board = leaderboard.build(ranked_runs, block=task, **options)
     for note in board.notes:
         ctx.progress.note(f"note: {note}")
     title = f"leaderboard: {task} (experiment {payload['experiment']})"
