@@ -114,13 +114,16 @@ def test_significant_gaps_are_marked_and_small_groups_flagged(capsys, tmp_path):
 def test_workdir_runs_are_read_and_filtered(capsys, workdir):
     from benchmark.core.runs import RunRecord, new_run_path, write_predictions
 
-    for encoder, method, penalty in (("tiny-clip", "linear", 0.0), ("tiny-clip", "mlp", 0.3), ("tiny-gloria", "linear", 0.1)):
+    for encoder, method, penalty in (("tiny-clip", "linear", 0.0), ("tiny-clip", "mlp", 0.3), ("gloria", "linear", 0.1)):
         path = new_run_path(workdir, "nih14", encoder, method)
         write_predictions(path, prediction_frame(3, female_penalty=penalty),
                           RunRecord(run_id=path.parent.name, encoder=encoder, method=method, task="nih14",
-                                    task_kind="multi", classes=CLASSES))
+                                    task_kind="multi", classes=CLASSES, random_init=encoder.startswith("tiny")))
     document = run_json(capsys, ["leaderboard", "--task", "nih14"] + FAST)
     assert len(document["runs"]) == 3
+    assert {r["encoder"]: r["random_init"] for r in document["runs"]} == {"tiny-clip": True, "gloria": False}
+    [note] = [n for n in document["notes"] if "random-init" in n]
+    assert note.startswith("2 of 3 runs come from random-init weights") and "gloria" not in note
     document = run_json(capsys, ["leaderboard", "--task", "nih14", "--method", "linear", "--model", "tiny-clip"] + FAST)
     assert [(r["encoder"], r["method"]) for r in document["runs"]] == [("tiny-clip", "linear")]
     with pytest.raises(BenchError, match="no runs of task 'other'"):

@@ -154,3 +154,28 @@ def test_outside_files_name_their_seed_and_block():
         with pytest.raises(BenchError) as error:
             leaderboard.parse_prediction_spec(bad)
         assert str(error.value) == leaderboard.ERR_SPEC.format(spec=bad)
+
+
+def test_runs_with_different_attributes_are_all_ranked_on_the_groups_they_share():
+    y, sex, age, p = three_runs()
+    runs = [run_of("strong", frame_of(y, p["strong"], sex, age)),
+            run_of("even", frame_of(y, p["even"], [None] * len(sex), age))]  # a file without sex values
+    board = leaderboard.build(runs, n_boot=40, n_perm=0)
+    assert all(entry.report.options["attributes"] == ["age"] for entry in board.entries)
+    assert any("even has no values for sex" in note and "(age)" in note for note in board.notes)
+    alone = leaderboard.build(runs[:1], n_boot=40, n_perm=0, attributes="age")
+    assert board.entry("strong").report.figures[WORST].value == alone.entry("strong").report.figures[WORST].value
+    same = leaderboard.build(runs[:1] + [run_of("even", frame_of(y, p["even"], sex, age))], n_boot=40, n_perm=0)
+    assert all("sex_age" in entry.report.options["attributes"] for entry in same.entries)
+
+
+def test_the_permutation_advice_names_enough_permutations():
+    from benchmark.leaderboard.tables import footnotes
+
+    y, sex, age, p = three_runs(n=200)
+    runs = [run_of(name, frame_of(y, p[name], sex, age)) for name in ("strong", "even")]
+    board = leaderboard.build(runs, n_boot=20, n_perm=49)
+    [advice] = [note for note in footnotes(board, 0.05) if "use --n-perm" in note]
+    needed = int(advice.split("use --n-perm ")[1].split()[0])
+    m = board.family_size
+    assert m / (needed + 1) < 0.05 <= m / needed

@@ -80,3 +80,15 @@ def test_docs_run_md_names_every_key_of_the_file_format():
     assert not missing, f"docs/run.md does not describe: {missing}"
     for name in schema.TOP_LEVEL + schema.STAGES:
         assert name in text
+
+
+def test_slurm_without_slurm_is_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    from benchmark.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))
+    exp = write_experiment(tmp_path, experiment_text(None))
+    workdir = tmp_path / "home"
+    assert main(["run", str(exp), "--executor", "slurm", "--no-live", "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm: no Slurm here (sbatch and srun not found on PATH)" in " ".join(err.split())
+    assert "Traceback" not in err and not (workdir / "experiments").exists()

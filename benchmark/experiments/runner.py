@@ -42,6 +42,7 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
     workdir = Workdir.of(workdir)
     plan = plan_of(experiment, executor)
     _check_roots(experiment)
+    _check_slurm(executor)
     gpus = _gpus_for(plan) if executor == "local" else []
     folder = ExperimentFolder(workdir, experiment.name)
     with folder.lock():
@@ -68,6 +69,17 @@ def run_experiment(experiment: Experiment, workdir, *, executor: str = "local", 
                       highlight=False)
         return 0
     return summarise(tracker, folder, console)
+
+
+def _check_slurm(executor: str) -> None:
+    """Refuse `--executor slurm`, before anything is written, where Slurm's commands are not on PATH."""
+    import shutil
+
+    missing = [command for command in ("sbatch", "srun") if shutil.which(command) is None]
+    if executor == "slurm" and missing:
+        raise BenchError(f"--executor slurm: no Slurm here ({' and '.join(missing)} not found on PATH); run it on the "
+                         "cluster's login node, or use --executor local (submitit-local tries the Slurm path on this "
+                         "machine); nothing was written")
 
 
 def _check_roots(experiment: Experiment) -> None:

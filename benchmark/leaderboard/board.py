@@ -28,6 +28,10 @@ ERR_DEFAULT_RANK = (
     "predictions; here rank by another figure with --rank-by FIGURE, one of: {known}"
 )
 NOTE_MISSING = "{source}: no values for {missing} (add sex / age columns); those groups and their figures are left out"
+NOTE_SHARED_GROUPS = ("{lacking}: every run is evaluated and ranked on the groups all of them have ({groups}), so "
+                      "that worst-group figures compare like with like")
+NOTE_RANDOM = ("{n} of {total} runs come from random-init weights ({names}{more}): their figures show that the tool "
+               "works, they are no finding about X-rays or an encoder")
 NOTE_NOT_REWEIGHTED = "{source}: cells without both labels keep weight 1 under --reweight-prevalence: {cells}"
 NOTE_FIXED_THRESHOLDS = ("{name}: no val rows, so every class is called positive at p >= 0.5 (thresholds fixed, "
                          "not tuned): accuracy, F1 and the TPR/FPR gaps depend on that choice")
@@ -107,6 +111,15 @@ def run_notes(entry: Entry) -> list[str]:
     return notes
 
 
+def shared_attributes(entries: list[Entry]) -> list[str] | None:
+    """The group attributes every run was evaluated on, in the first run's order, when the runs differ in them (a
+    file without sex values, say); None when they all have the same."""
+    chosen = [list(entry.report.options.get("attributes") or ()) for entry in entries]
+    if all(attributes == chosen[0] for attributes in chosen):
+        return None
+    return [a for a in chosen[0] if all(a in attributes for attributes in chosen)]
+
+
 def tested_family(rank_by: str) -> set[str]:
     return set(SHOWN_FIGURES) | {rank_by}
 
@@ -120,8 +133,18 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
 
     notes = [note for run in runs for note in run.notes] + check_comparable(runs)
     plan = ResamplingPlan()  # runs on the same test set share their bootstrap draws (paired replicates)
-    entries = [Entry(run, evaluate_run(run, correction=correction, plan=plan, tested_figures=tested_family(rank_by),
-                                       **options)) for run in runs]
+    def evaluated(options) -> list[Entry]:
+        return [Entry(run, evaluate_run(run, correction=correction, plan=plan, tested_figures=tested_family(rank_by),
+                                        **options)) for run in runs]
+
+    entries = evaluated(options)
+    common = shared_attributes(entries)
+    if common is not None:  # some runs lack an attribute others have: every run on the groups all of them have
+        lacking = "; ".join(f"{e.run.source} has no values for {', '.join(e.report.options['attributes_without_values'])}"
+                            for e in entries if e.report.options.get("attributes_without_values"))
+        plan = ResamplingPlan()
+        entries = evaluated({**options, "attributes": common})
+        notes.append(NOTE_SHARED_GROUPS.format(lacking=lacking, groups=", ".join(common) or "none: overall figures only"))
     for entry in entries:
         missing = entry.report.options.get("attributes_without_values")
         if missing:
@@ -134,6 +157,10 @@ def build(runs: list[RunInput], *, rank_by: str = DEFAULT_RANK, correction: str 
         entry.notes = run_notes(entry)
         notes += entry.notes
     confidence = options.get("confidence", 0.95)
+    random = [entry.run.name for entry in entries if entry.run.record.random_init]
+    if random:
+        notes.append(NOTE_RANDOM.format(n=len(random), total=len(entries), names=", ".join(random[:4]),
+                                        more=", ..." if len(random) > 4 else ""))
     notes += ranking.add_dto(entries, confidence)
     _check_rank_by(entries, rank_by)
     family_size = _correct(entries, tested_family(rank_by) & set(columns_for(entries, rank_by)), correction)

@@ -14,7 +14,7 @@ from fairness.report import clean
 
 CSV_COLUMNS = ("block", "position", "rank", "name", "method", "encoder", "seed", "n_test", "below_chance", "pareto",
                "p_first", "rank_low", "rank_high", "figure", "class", "value", "ci_low", "ci_high", "p", "p_adj",
-               "p_at_bound", "mde", "flag", "thresholds", "notes")
+               "p_at_bound", "mde", "flag", "thresholds", "notes", "random_init")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
 
@@ -37,7 +37,7 @@ def run_json(entry, position: int) -> dict:
                for name, figure in report.figures.items()}
     return {
         "name": entry.run.name, "method": entry.run.method, "encoder": entry.run.encoder, "seed": entry.run.seed,
-        "dataset": entry.run.record.dataset,
+        "dataset": entry.run.record.dataset, "random_init": bool(entry.run.record.random_init),
         "test_dataset": entry.run.record.test_dataset or entry.run.record.dataset,
         "ensemble": [member["weights_digest"] for member in entry.run.record.ensemble] or None,
         "n_test": report.n_test, "n_patients": report.n_patients, "position": position, "rank": entry.rank,
@@ -139,7 +139,7 @@ def tidy_csv(boards, *, by_class: bool = False) -> str:
             run = [text(board.block), position, "" if entry.rank is None else entry.rank, text(entry.run.name),
                    text(entry.run.method), text(entry.run.encoder), "" if entry.run.seed is None else entry.run.seed,
                    entry.report.n_test, entry.chance, entry.pareto, number(entry.p_first), low or "", high or ""]
-            about = [text(thresholds_cell(entry.report)), text(" | ".join(entry.notes))]
+            about = [text(thresholds_cell(entry.report)), text(" | ".join(entry.notes)), bool(entry.run.record.random_init)]
             items = [(name, "", figure) for name, figure in entry.report.figures.items()]
             if by_class:
                 items += [(name, cls, figure) for name, per in entry.report.by_class.items()

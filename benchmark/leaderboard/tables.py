@@ -121,8 +121,8 @@ def footnotes(board: Leaderboard, alpha: float) -> list[str]:
         notes.append(f"{bounded} test(s) at the smallest p that {n_perm} permutations give, 1/{n_perm + 1}: no "
                      f"permutation reached the observed gap (the true p may be smaller; p_at_bound in json)")
     if n_perm and m and board.options.get("correction") == "holm" and m / (n_perm + 1) >= alpha:
-        needed = int(np.ceil(m / alpha)) - 1
+        needed = int(np.floor(m / alpha))  # the fewest permutations with m / (n + 1) < alpha
         notes.append(f"note: with {m} tests and {n_perm} permutations the smallest Holm-adjusted p is "
-                     f"{m / (n_perm + 1):.3f} >= {alpha}: no gap can be marked *; use --n-perm {needed} or "
+                     f"{min(m / (n_perm + 1), 1.0):.3f} >= {alpha}: no gap can be marked *; use --n-perm {needed} or "
                      f"--correction bh")
     return notes
