@@ -92,3 +92,35 @@ def test_slurm_without_slurm_is_refused_in_one_line_before_anything_is_written(t
     err = capsys.readouterr().err
     assert "--executor slurm: no Slurm here (sbatch and srun not found on PATH)" in " ".join(err.split())
     assert "Traceback" not in err and not (workdir / "experiments").exists()
+
+
+def _sleep_watching(owner: int) -> None:
+    import time
+
+    from benchmark.experiments.worker import exit_when_gone
+
+    exit_when_gone(owner, every_s=0.05)
+    time.sleep(60)
+
+
+def test_a_job_process_ends_when_its_bench_run_is_killed():
+    """The local executor's jobs watch their `bench run`; a kill -9 of it ends them (their parent, the fork
+    server, lingers for seconds)."""
+    import multiprocessing
+    import subprocess
+    import sys
+    import time
+
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job = multiprocessing.get_context("spawn").Process(target=_sleep_watching, args=(owner.pid,))
+    job.start()
+    try:
+        time.sleep(0.5)
+        assert job.is_alive()
+        owner.kill()
+        owner.wait()
+        job.join(timeout=20)
+        assert not job.is_alive() and job.exitcode == -9
+    finally:
+        owner.kill()
+        job.kill()

@@ -4,8 +4,8 @@ CPU jobs run side by side up to `--jobs N`, each with its share of the cores as 
 visible device (`CUDA_VISIBLE_DEVICES` set to it). A job's output goes to its log file. Job processes come
 from a multiprocessing fork server that has imported torch and the pipelines once (`PRELOAD`), so a job
 starts in milliseconds instead of seconds; CUDA is never touched before a job's process sets its device.
-They die with `bench run` (on Linux, `PR_SET_PDEATHSIG`; the fork server leaves when its parent does), so a
-`kill -9` never leaves an orphan writing beside a resumed run.
+They die with `bench run`: each watches its `bench run` process and ends itself within 0.2 s of it (and, on
+Linux, with the fork server, `PR_SET_PDEATHSIG`), so a `kill -9` never leaves an orphan writing beside a resumed run.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ class LocalExecutor:
         threads = int(job.resources.cpus or os.environ.get("OMP_NUM_THREADS") or self.threads)
         process = self.processes.Process(
             target=forked_job, name=job.id, daemon=False,
-            args=(str(self.tracker.ctx.workdir), self.tracker.plan.experiment, job.id, str(path), device, threads))
+            args=(str(self.tracker.ctx.workdir), self.tracker.plan.experiment, job.id, str(path), device, threads,
+                  os.getpid()))
         process.start()
         self.running[job.id] = _Running(job, process, device)
         self.tracker.start(job.id)

@@ -97,13 +97,35 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def forked_job(workdir: str, experiment: str, job_id: str, log: str, device: str | None, threads: int) -> None:
-    """A job process of the local executor: output to the job's log, its device and threads set, then `main`."""
+def exit_when_gone(owner: int, every_s: float = 0.2) -> None:
+    """End this process (SIGKILL) as soon as process `owner` is gone: a job's `bench run`. The job's parent is the
+    fork server, which outlives a `bench run` killed with -9 by seconds, so its death signal alone comes late."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGKILL)
+            except PermissionError:
+                pass
+            time.sleep(every_s)
+
+    threading.Thread(target=watch, name="exit-when-bench-run-is-gone", daemon=True).start()
+
+
+def forked_job(workdir: str, experiment: str, job_id: str, log: str, device: str | None, threads: int,
+               owner: int | None = None) -> None:
+    """A job process of the local executor: output to the job's log, its device and threads set, then `main`.
+    It dies with its parent and with `owner` (the `bench run` process), whichever goes first."""
     parent = os.getppid()
     if sys.platform == "linux":
         die_with_parent()
         if os.getppid() != parent:  # the parent died before the line above
             os._exit(1)
+    if owner is not None:
+        exit_when_gone(owner)
     descriptor = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(descriptor, 1)
     os.dup2(descriptor, 2)
