@@ -48,7 +48,7 @@ def check_the_report(out: str, workdir, capsys, tmp_path) -> None:
     name = demo_overrides(n=600, size=64, seed=0, per_class=12)["experiment"]["name"]
     again = tmp_path / "again"
     assert cli.main(["report", "--experiment", name, "--out", str(again), "--formats", "svg"]) == 0
-    assert "using the evaluation of experiment" in " ".join(capsys.readouterr().err.split())
+    assert "using the evaluation of the leaderboard job of experiment" in " ".join(capsys.readouterr().err.split())
     board = json.loads((workdir / "experiments" / name / "leaderboard" / "nih6x200.json").read_text())
     data = json.loads((again / "report-data.json").read_text())
     assert data["leaderboard"]["runs"] == board["runs"]  # the same numbers: evaluated once, by the leaderboard job

@@ -60,6 +60,8 @@ def test_compare_prints_the_paired_difference_of_every_figure(capsys, blocks):
     assert len(document["differences"]) > 20
     against_top = run_json(capsys, ["leaderboard", *blocks, "--compare", "chexpert:c@0"] + FAST)["compare"]
     assert against_top["b"].startswith("a@")
+    assert main(["leaderboard", *blocks, "--compare", "nih:b@0", "nih:b@0", "--format", "json"] + FAST) == 2
+    assert "both name the run 'b@0'; name two different runs" in " ".join(capsys.readouterr().err.split())
     assert main(["leaderboard", *blocks, "--compare", "nih:b@0", "nih:a@1"] + FAST) == 0  # the rich table
     table = " ".join(capsys.readouterr().out.split())
     assert "compare b@0 with a@1" in table and "utility" in table

@@ -36,6 +36,11 @@ def test_a_report_of_outside_files_writes_the_page_figures_tables_and_data(files
     tables = {path.name for path in (out / "tables").iterdir()}
     assert tables == {f"{name}.{fmt}" for name in ("leaderboard", "seed-study", "per-group", "per-class", "seeds")
                       for fmt in ("md", "csv", "tex")}
+    import csv
+
+    with open(out / "tables" / "seed-study.csv") as handle:  # outside files are named by their NAME, not "external"
+        named = sorted((row["encoder"], row["seed"]) for row in csv.DictReader(handle))
+    assert named == [("biased", ""), ("fair", "0"), ("fair", "1")]
     page = (out / "report.html").read_text()
     assert page.count('<figure class="report-figure"') == 7 and "<svg" in page
     assert "cannot tell whether their data or weights are real" in page
@@ -51,7 +56,7 @@ def test_the_reproduction_check_is_printed_and_tabulated(files, tmp_path, capsys
     out = tmp_path / "report"
     assert main(["report", *files, "--out", str(out), "--against", str(published), "--formats", "svg", *FAST]) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    assert "reproduction check: 0 of 3 published values inside our 95% CI" in printed
+    assert "reproduction check: 0 of 3 comparisons of run with published value inside our 95% CI (1 published value)" in printed
     assert (out / "tables" / "reproduction.tex").is_file()
     assert 'id="reproduction"' in (out / "report.html").read_text()
 

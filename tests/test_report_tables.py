@@ -86,7 +86,8 @@ def test_the_reproduction_check_says_whether_each_published_value_is_inside_our_
     assert verdicts[:2] == ["inside", "outside"]
     assert len([r for r in table.rows if r[4].text.startswith("paper text")]) == 4  # every method of enc-a
     assert verdicts[-1] == "not checked"
-    assert reference.summary(table).startswith("reproduction check: ")
+    assert reference.summary(table) == (f"reproduction check: {verdicts.count('inside')} of 6 comparisons of run with "
+                                        "published value inside our 95% CI (4 published values; 1 without a matching run)")
 
 
 @pytest.mark.parametrize("body, message", [

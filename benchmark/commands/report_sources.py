@@ -13,7 +13,7 @@ ERR_NO_OUT = "give --out DIR, the folder to write the report into"
 ERR_EXPERIMENT = ("no experiment {name!r} in {workdir} (no plan.json in {folder}); run `bench run EXPERIMENT.toml` "
                   "first, or give the experiment's folder")
 ERR_TASKS = "experiment {name!r} has the tasks {tasks}; give --task with one of them"
-REUSED = "using the evaluation of experiment {name!r}'s leaderboard job ({path})"
+REUSED = "using the evaluation of the leaderboard job of experiment {name!r} ({path})"
 
 
 def _given(args) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from benchmark.core.errors import BenchError
 
+ERR_SAME = "--compare {a} {b}: both name the run {name!r}; name two different runs"
 ERR_ALONE = "--compare needs two runs on the leaderboard; there is only {name!r}"
 ERR_UNPAIRED = (
     "{a!r} and {b!r} are evaluated on different test sets (or with other options), so their replicates are not "
@@ -46,7 +47,10 @@ def pick(board, names) -> tuple:
     """The two entries to compare: both named, or the named one and the top-ranked (second when it is top)."""
     first = board.entry(names[0])
     if len(names) > 1:
-        return first, board.entry(names[1])
+        second = board.entry(names[1])
+        if second is first:
+            raise BenchError(ERR_SAME.format(a=names[0], b=names[1], name=first.run.name))
+        return first, second
     others = [e for e in board.entries if e is not first]
     if not others:
         raise BenchError(ERR_ALONE.format(name=first.run.name))

@@ -110,5 +110,7 @@ def check(data, published: list[Published]) -> Table:
 def summary(table: Table) -> str:
     verdicts = [row[7].text for row in table.rows]
     checked = [v for v in verdicts if v in ("inside", "outside")]
-    return (f"reproduction check: {verdicts.count('inside')} of {len(checked)} published values inside our 95% CI"
-            + (f"; {verdicts.count('not checked')} without a matching run" if "not checked" in verdicts else ""))
+    published = len({(row[0].text, row[1].text, row[2].text, row[3].text) for row in table.rows})
+    return (f"reproduction check: {verdicts.count('inside')} of {len(checked)} comparisons of run with published value "
+            f"inside our 95% CI ({published} published value{'s' if published != 1 else ''}"
+            + (f"; {verdicts.count('not checked')} without a matching run" if "not checked" in verdicts else "") + ")")

@@ -121,8 +121,8 @@ def seed_study_table(data: ReportData) -> Table:
                   "over classes of (TPR range + FPR range) / 2; ECE Δ: difference of the debiased ECE between "
                   "groups (not the study's unbinned mean |p - y|). 95% CI in brackets; * as in the leaderboard.",
                   [Column("encoder"), Column("method"), Column("seed")] + [Column(header(n), True, n) for n in figures])
-    for run in sorted(data.runs, key=lambda r: (r.encoder, method_key(r.method), r.seed if r.seed is not None else -1)):
-        table.rows.append([text(run.encoder), text(run.method), text(run.seed)]
+    for run in sorted(data.runs, key=lambda r: (r.family, method_key(r.method), r.seed if r.seed is not None else -1)):
+        table.rows.append([text(run.family), text(run.method), text(run.seed)]
                           + [figure_cell(run.figure(n), n, data.alpha) for n in figures])
     return table
 
