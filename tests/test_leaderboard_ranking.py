@@ -179,3 +179,15 @@ def test_the_permutation_advice_names_enough_permutations():
     needed = int(advice.split("use --n-perm ")[1].split()[0])
     m = board.family_size
     assert m / (needed + 1) < 0.05 <= m / needed
+
+
+def test_the_legend_says_what_was_not_computed():
+    from benchmark.leaderboard.tables import legend
+
+    y, sex, age, p = three_runs(n=200)
+    runs = [run_of(name, frame_of(y, p[name], sex, age)) for name in ("strong", "even")]
+    bare = legend(leaderboard.build(runs, n_boot=0, n_perm=0), 0.05)
+    assert "no permutation tests (--n-perm 0)" in bare and "no bootstrap (--n-boot 0)" in bare
+    assert "permutations, alpha" not in bare and "replicates]" not in bare
+    full = legend(leaderboard.build(runs, n_boot=20, n_perm=19), 0.05)
+    assert "19 permutations, alpha 0.05" in full and "20 replicates]" in full and "--n-boot 0" not in full

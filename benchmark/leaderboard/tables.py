@@ -99,10 +99,16 @@ def legend(board: Leaderboard, alpha: float) -> str:
         f"chance (AUC 0.5, balanced accuracy 1/K): listed below, not ranked",
         f"value [95% CI, patient-clustered bootstrap, {options.get('n_boot')} replicates]; P(1st), rank 95%: from "
         f"the same replicates; ◆ Pareto front of (utility, worst_group_utility)",
-        f"* gap != 0 after {correction} correction over {board.family_size} tests (permutation within label "
-        f"strata, {options.get('n_perm')} permutations, alpha {alpha}); † gap below its minimum detectable "
-        f"effect (80% power); ! flagged: small group or few positives per class (see --format json)",
+        (f"* gap != 0 after {correction} correction over {board.family_size} tests (permutation within label "
+         f"strata, {options.get('n_perm')} permutations, alpha {alpha}); " if options.get("n_perm") else
+         "no permutation tests (--n-perm 0): no gap is marked *; ")
+        + "† gap below its minimum detectable effect (80% power); ! flagged: small group or few positives per class "
+          "(see --format json)",
     ]
+    if not options.get("n_boot"):
+        lines[0] = lines[0].replace("overall-utility CI includes chance", "overall utility at or below chance")
+        lines[1] = ("no bootstrap (--n-boot 0): no confidence or rank intervals, the chance gate reads the point "
+                    "value; ◆ Pareto front of (utility, worst_group_utility)")
     if options.get("reweighted"):
         lines.append("figures computed on the test set reweighted to equal prevalence across groups "
                      "(--reweight-prevalence)")
