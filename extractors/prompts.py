@@ -135,7 +135,11 @@ def drop_one_word_prompts(prompts: list[Prompt], file: Path) -> list[Prompt]:
 
 def is_combination_file(file: Path) -> bool:
     """Whether a prompt file describes generated prompts (`n_prompts` + per-class phrase lists)."""
-    data = json.loads(Path(file).read_text())
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise BenchError(f"{file}: cannot read the prompt file ({error}); it must be a JSON object like "
+                         f"{PROMPTS_DIR / 'clip.json'}") from None
     return isinstance(data, dict) and "n_prompts" in data and "classes" in data
 
 

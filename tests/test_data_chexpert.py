@@ -121,6 +121,10 @@ def test_an_unknown_race_string_is_named_with_its_row(chexpert, tmp_path):
     extra = tmp_path / "map.json"
     extra.write_text(json.dumps({"race": {"chexpert": {"Martian": "Other"}}}))
     assert "Other" in load_chexpert(root, LoadOptions(race_map=extra)).manifest["race"].to_list()
+    flat = tmp_path / "flat-map.json"  # the dataset level left out: refused in one line, not a traceback
+    flat.write_text(json.dumps({"race": {"Martian": "Other"}}))
+    with pytest.raises(BenchError, match=r"flat-map\.json: race\.Martian is 'Other', not a table of raw strings"):
+        load_chexpert(root, LoadOptions(race_map=flat))
 
 
 def test_a_missing_image_is_named_or_dropped_and_counted(chexpert, tmp_path):

@@ -51,6 +51,7 @@ def test_prompt_sensitivity_fits_one_run_per_set_and_reports_each_figures_spread
     result = json.loads(captured.out)
     assert set(result["runs"]) == {"family", "chexzero-pairs", "seed-study"}
     assert "clip-templates skipped: the same prompts as family" in captured.err  # tiny-clip's own style is CLIP's
+    assert "random weights: these spreads show the tool works" in " ".join(captured.err.split())
     auc = result["figures"]["macro_auc"]
     assert set(auc["values"]) == set(result["runs"]) and auc["range"]["value"] >= 0 and auc["sd"] >= 0
     assert auc["range"]["ci"][0] <= auc["range"]["value"] <= auc["range"]["ci"][1]
@@ -91,3 +92,9 @@ def test_an_unknown_prompt_set_is_refused_in_one_line(workdir, capsys):
                  "nonsense", "--workdir", str(workdir)]) == 2
     error = capsys.readouterr().err
     assert "unknown prompt set 'nonsense'" in error and "chexzero-pairs" in error
+    broken = workdir.parent / "broken-prompts.json"
+    broken.write_text("{oops")
+    assert main(["fit-heads", "--model", "tiny-clip", "--task", "nofinding", "--heads", "zeroshot", "--promptset",
+                 str(broken), "--workdir", str(workdir)]) == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert f"{broken}: cannot read the prompt file (Expecting property name" in error and "Traceback" not in error

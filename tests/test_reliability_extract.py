@@ -228,3 +228,28 @@ def test_putting_an_image_back_finds_the_store_of_that_content(dataset, tmp_path
     out = " ".join(capsys.readouterr().out.split())
     assert first.name in out and "embedded" not in out and "cache hit" in out
     assert main(fit) == 0
+
+
+def test_the_stale_store_named_is_the_one_of_these_files(dataset, tmp_path):
+    """With stores of two folders, the refusal names the store of these files (fewest changed images), not the
+    newest store, which was made from other files."""
+    import shutil
+
+    from benchmark.datasets.adapters import load_dataset
+    from benchmark.pipelines.heads import fresh_store
+
+    workdir = tmp_path / "w"
+    assert extract(workdir, dataset) == 0
+    own = store_of(workdir).path
+    other = tmp_path / "other"
+    shutil.copytree(dataset, other)
+    for image in sorted((other / "images").glob("*.png"))[:2]:
+        Image.fromarray(255 - np.asarray(Image.open(image))).save(image)
+    assert extract(workdir, other) == 0
+    newest = store_of(workdir).path
+    assert newest != own
+    image = sorted((dataset / "images").glob("*.png"))[5]
+    Image.fromarray(255 - np.asarray(Image.open(image))).save(image)
+    manifest = load_dataset("nih", dataset).manifest
+    with pytest.raises(BenchError, match=f"1 image\\(s\\) changed since {own} was extracted .*{image.name}"):
+        fresh_store([newest, own], manifest, dataset)

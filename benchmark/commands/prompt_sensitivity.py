@@ -49,6 +49,9 @@ def run(args) -> int:
                                             seed=args.seed, progress=RichProgress(out=err_console))
     for note in result.notes:
         err_console.print(f"[yellow]note[/] {note}", highlight=False)
+    if any(run.random_init for run in result.runs.values()):
+        err_console.print("[yellow]random weights:[/] these spreads show the tool works, nothing about an encoder's "
+                          "prompts or X-rays", highlight=False)
     if args.format == "json":
         console.print_json(json.dumps({"runs": {name: r.run_id for name, r in result.runs.items()},
                                        "figures": {name: s.as_dict() for name, s in result.spreads.items()}}))

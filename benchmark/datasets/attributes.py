@@ -45,6 +45,9 @@ def _read(path: str) -> dict:
             raise BenchError(f"{path}: unknown key {kind!r}; the map has {list(KINDS)}, each {{dataset: {{raw: group}}}}.")
         allowed = ATTRIBUTE_COLUMNS["race" if kind == "ethnicity" else kind]
         for dataset, table in data[kind].items():
+            if not isinstance(table, dict):
+                raise BenchError(f"{path}: {kind}.{dataset} is {table!r}, not a table of raw strings; the map's shape is "
+                                 f'{{"{kind}": {{"chexpert" or "mimic": {{"RAW STRING": "GROUP" or null}}}}}}.')
             wrong = {raw: group for raw, group in table.items() if group is not None and group not in allowed}
             if wrong:
                 raise BenchError(f"{path}: {kind}.{dataset} maps to unknown groups {wrong}; use one of {list(allowed)} or null.")

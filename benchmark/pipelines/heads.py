@@ -116,41 +116,41 @@ def align_task_to_store(task, store) -> AlignedData:
 
 def fresh_store(paths: list, manifest, root, progress: Progress = SILENT):
     """The newest candidate store whose images are unchanged (an older one can match after an image was put
-    back); the newest one's error when none does."""
+    back); when none does, the error of the one with the fewest changed images (the store of these files, not one
+    made from another folder)."""
     from cache.embeddings import EmbeddingStore
 
-    first_error = None
+    stale = []
     for path in paths:
         store = EmbeddingStore.open(path)
-        try:
-            check_images_unchanged(store, manifest, root, progress)
-        except BenchError as error:
-            first_error = first_error or error
-            continue
-        return store
-    raise first_error
+        changed = changed_images(store, manifest, root, progress)
+        if not changed:
+            return store
+        stale.append((len(changed), store, changed))
+    if not stale:
+        raise BenchError("no embedding store to check; run `bench extract` first")
+    count, store, changed = min(stale, key=lambda item: item[0])
+    raise BenchError(STALE.format(count=count, store=store.path, example=changed[0]))
 
 
-def check_images_unchanged(store, manifest, root, progress: Progress = SILENT) -> None:
-    """BenchError when an image file changed since the store embedded it (the embeddings would be stale); a
-    note when the files cannot be checked (a store of 0.1, or the dataset folder is gone)."""
+STALE = ("{count} image(s) changed since {store} was extracted (e.g. {example}); its embeddings would be stale. Run "
+         "`bench extract` again (only the changed images are decoded again).")
+
+
+def changed_images(store, manifest, root, progress: Progress = SILENT) -> list[str]:
+    """The image files that changed since `store` embedded them ([] also when they cannot be checked: noted)."""
     from cache.fingerprints import changed_rows
 
     if store.fingerprints is None:
         progress.note(f"{store.path.name} records no image fingerprints (made by an earlier version); run "
                       "`bench extract` again to be sure no image changed since")
-        return
+        return []
     if not Path(root).is_dir():
         progress.note(f"the dataset folder {root} is not here: cannot check that its images are unchanged")
-        return
+        return []
     by_id = dict(zip(manifest["image_id"].to_list(), manifest["path"].to_list()))
     paths = [str(Path(root) / by_id.get(image_id, image_id)) for image_id in store.image_ids]
-    changed = changed_rows(paths, store.fingerprints)
-    if changed.size:
-        raise BenchError(
-            f"{changed.size} image(s) changed since {store.path} was extracted (e.g. {paths[changed[0]]}); its "
-            "embeddings would be stale. Run `bench extract` again (only the changed images are decoded again)."
-        )
+    return [paths[row] for row in changed_rows(paths, store.fingerprints)]
 
 
 @dataclass
