@@ -216,6 +216,9 @@ def test_default_ranking_follows_the_chosen_groups_and_without_groups_says_to_pa
     message = str(error.value)
     assert "unknown --rank-by" not in message  # the user never typed --rank-by
     assert "default ranking figure 'worst_group_utility'" in message and "--rank-by FIGURE" in message
+    assert "no run has values for age, sex" in message
+    with pytest.raises(BenchError, match="no run has values for race"):  # NIH-like: sex and age only
+        main(["--verbose", "leaderboard", "--predictions", f"r={tmp_path / 'run.csv'}", "--groups", "race"] + FAST)
     assert "macro_auc" in message
 
 

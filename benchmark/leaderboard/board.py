@@ -24,10 +24,12 @@ SHOWN_FIGURES = ("utility", "worst_group_utility", "dto", "accuracy", "macro_f1"
 """The columns of the md table and the figures of the table's test family (the gaps among them)."""
 ERR_RANK = "unknown --rank-by figure {name!r}; figures of these runs: {known}"
 ERR_DEFAULT_RANK = (
-    "the default ranking figure {name!r} needs groups: sex or age values (or another group column) in the "
-    "predictions; here rank by another figure with --rank-by FIGURE, one of: {known}"
+    "the default ranking figure {name!r} needs groups{without}: values of an attribute of --groups in the "
+    "predictions (sex, age; race and insurance where the dataset records them); choose --groups the runs have, or "
+    "rank by another figure with --rank-by FIGURE, one of: {known}"
 )
-NOTE_MISSING = "{source}: no values for {missing} (add sex / age columns); those groups and their figures are left out"
+NOTE_MISSING = ("{source}: no values for {missing} (the dataset does not record them, or an outside file lacks the "
+                "column); those groups and their figures are left out")
 NOTE_SHARED_GROUPS = ("{lacking}: every run is evaluated and ranked on the groups all of them have ({groups}), so "
                       "that worst-group figures compare like with like")
 NOTE_RANDOM = ("{n} of {total} runs come from random-init weights ({names}{more}): their figures show that the tool "
@@ -196,8 +198,10 @@ def _table_options(entries) -> dict:
 def _check_rank_by(entries, rank_by: str) -> None:
     known = sorted({name for e in entries for name in e.report.figures})
     if rank_by not in known:
+        missing = sorted({a for e in entries for a in e.report.options.get("attributes_without_values") or ()})
+        without = f", and no run has values for {', '.join(missing)}" if missing else ""
         message = ERR_DEFAULT_RANK if rank_by == DEFAULT_RANK else ERR_RANK
-        raise BenchError(message.format(name=rank_by, known=", ".join(known)))
+        raise BenchError(message.format(name=rank_by, known=", ".join(known), without=without))
 
 
 def _correct(entries, family: set, correction: str) -> int:
