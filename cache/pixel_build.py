@@ -25,6 +25,7 @@ from benchmark.core.workdir import Workdir
 from cache.decode import (
     DECODE_ERRORS,
     DEFAULT_RESIZE,
+    DegenerateImage,
     RESIZE_FILTERS,
     ShardJob,
     bad_image_message,
@@ -95,8 +96,10 @@ class StoreJob:
             return "missing"
         with h5py.File(self.path, "r") as handle:
             recorded = Fingerprints(handle["rows/size"][:], handle["rows/mtime_ns"][:], handle["rows/sha256"][:])
-        changed = changed_rows(self.paths, recorded, verify_content=verify_content)
-        return "fresh" if changed.size == 0 else changed.tolist()
+            degenerate = [int(row) for row, reason in zip(handle["excluded/row"][:], handle["excluded/reason"].asstr()[:])
+                          if reason.startswith(DegenerateImage.__name__)] if self.keep_degenerate else []
+        changed = sorted(set(changed_rows(self.paths, recorded, verify_content=verify_content).tolist()) | set(degenerate))
+        return "fresh" if not changed else changed
 
     def decode(self, shards: list[int], workers: int) -> None:
         jobs = []
@@ -156,13 +159,16 @@ class StoreJob:
         handle.attrs["manifest_digest"] = self.digest
         handle.attrs["size"] = int(self.size)
         handle.attrs["pipeline"] = json.dumps(self.settings, sort_keys=True)
-        handle.attrs["content_digest"] = fingerprints.content_digest(self.digest, canonical_json(self.settings))
+        excluded = [f"excluded:{','.join(str(int(row)) for row in bad_rows)}"] if len(bad_rows) else []
+        handle.attrs["content_digest"] = fingerprints.content_digest(self.digest, canonical_json(self.settings),
+                                                                     *excluded)  # pixels kept later: new embeddings
         handle.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         handle.attrs["complete"] = True
 
     def refresh(self, changed: np.ndarray) -> None:
         """Decode the changed rows again and rewrite the store around them (the rest copied as it was)."""
-        self.progress.note(f"{changed.size} image(s) changed since {self.path.name} was built (e.g. "
+        why = " (or were excluded as degenerate and are now kept)" if self.keep_degenerate else ""
+        self.progress.note(f"{changed.size} image(s) changed since {self.path.name} was built{why} (e.g. "
                            f"{self.paths[changed[0]]}); decoding them again")
         with h5py.File(self.path, "r") as old:
             rows = {name: old["pixels"][:] if name == "pixels" else old[f"rows/{name}"][:] for name in ROW_ARRAYS}

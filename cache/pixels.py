@@ -159,8 +159,9 @@ class PixelStore:
 
     @classmethod
     def current(cls, manifest, root, *, size: int, workdir, resize: str = DEFAULT_RESIZE,
-                verify_content: bool = False) -> "PixelStore | None":
-        """The complete store of `manifest` at `size` when every file is unchanged since it was built; None
-        otherwise (nothing is written either way)."""
-        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), PIXEL_SHARD_ROWS, resize=resize)
+                verify_content: bool = False, keep_degenerate: bool = False) -> "PixelStore | None":
+        """The complete store of `manifest` at `size` when every file is unchanged since it was built (and, with
+        `keep_degenerate`, no image is excluded as degenerate); None otherwise (nothing is written either way)."""
+        job = _StoreJob(manifest, Path(root), size, Workdir.of(workdir), PIXEL_SHARD_ROWS, resize=resize,
+                        keep_degenerate=keep_degenerate)
         return cls(job.path) if job.state(verify_content) == "fresh" else None

@@ -143,6 +143,10 @@ def test_tiny_and_constant_images_need_a_decision(dataset, tmp_path, capsys):
     assert int(excluded.sum()) == 2
     assert extract(tmp_path / "b", dataset, "--keep-degenerate") == 0
     assert int(store_of(tmp_path / "b").excluded.sum()) == 0
+    capsys.readouterr()
+    assert extract(tmp_path / "a", dataset, "--keep-degenerate") == 0  # the store that excluded them keeps them now
+    assert "were excluded as degenerate and are now kept" in " ".join(capsys.readouterr().out.split())
+    assert int(store_of(tmp_path / "a").excluded.sum()) == 0
 
 
 def test_extract_shows_what_the_adapter_repaired(dataset, tmp_path, capsys):

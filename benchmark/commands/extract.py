@@ -107,7 +107,7 @@ def describe_store(path, cache_hit: bool) -> None:
         f"embedding dim {store.embed_dim}"
         + (" · local features" if store.has_local else "")
         + f" · prompt sets: {', '.join(store.promptsets) or 'none'}"
-        + (f" · [yellow]{excluded} excluded (undecodable, see excluded/ in the store)[/]" if excluded else "")
+        + (f" · [yellow]{excluded} excluded (undecodable, tiny or constant: see excluded/ in the store)[/]" if excluded else "")
     )
     if store.weights_tag == "random-init":
         console.print("  [yellow]random weights:[/] embeddings from this store show the tool works, nothing more.")

@@ -87,7 +87,7 @@ def extract_members(model: str, manifest, root, *, workdir, weights=None, trust_
     members = weights_members(weights)
     notes = progress if environment_rank() == 0 else SILENT  # under torchrun, rank 0 speaks for all
     hits = [cached_store(model, manifest, root, workdir=workdir, weights=member, verify_content=verify_content,
-                         classes=classes) for member in members]
+                         classes=classes, keep_degenerate=options.get("keep_degenerate", False)) for member in members]
     if len(members) > 1:
         check_members(model, members, trust_checkpoint=trust_checkpoint, cached=[hit is not None for hit in hits],
                       progress=notes)

@@ -96,7 +96,7 @@ def weights_digest_of(name: str, weights) -> str:
 
 
 def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_content: bool = False,
-                 classes=None) -> Path | None:
+                 classes=None, keep_degenerate: bool = False) -> Path | None:
     """The complete store `extract(name, manifest, root, ...)` would return, if it exists and every image file
     is unchanged since its pixels were decoded; else None. Reads only."""
     from extractors import encoder_spec
@@ -106,7 +106,8 @@ def cached_store(name: str, manifest, root, *, workdir, weights=None, verify_con
         return None
     spec = encoder_spec(name, weights)
     pixels = PixelStore.current(manifest, root, size=spec.preprocess.pixel_size, workdir=workdir,
-                                resize=store_resize_of(spec), verify_content=verify_content)
+                                resize=store_resize_of(spec), verify_content=verify_content,
+                                keep_degenerate=keep_degenerate)
     if pixels is None:
         return None
     identity = identity_of(spec, weights_digest, digest_of_manifest(manifest), prompt_sets(spec, classes=classes),
@@ -149,7 +150,8 @@ def extract(
     with process_group(device) as (ranks, device):
         if isinstance(model, str):
             hit = ranks.share(cached_store(model, manifest, root, workdir=workdir, weights=weights,
-                                           verify_content=verify_content, classes=classes) if ranks.is_main else None)
+                                           verify_content=verify_content, classes=classes,
+                                           keep_degenerate=keep_degenerate) if ranks.is_main else None)
             if hit is not None:
                 return hit
             from extractors import load_encoder
