@@ -144,6 +144,12 @@ def test_repeats_group_runs_that_differ_only_in_seed():
     values = [board.entry(f"run{seed}").value("worst_group_utility") for seed in group.seeds]
     assert summary["values"] == values and summary["mean"] == pytest.approx(np.mean(values))
     assert summary["sd"] == pytest.approx(np.std(values, ddof=1))
+    again = run_of("run1-again", runs[1].frame, seed=1, created="2026-02-01", **{**common, "hyperparameters": {"C": 1.0, "seed": 1}})
+    board = leaderboard.build(runs + [again], n_boot=20, n_perm=0)  # a head fitted again: one run per seed counts
+    (group,) = board.repeats
+    assert sorted(e.run.name for e in group.members) == ["run0", "run1-again", "run2"]
+    alone = [run_of(f"same{k}", frame, seed=0, created=f"2026-03-0{k + 1}", **common) for k in range(3)]
+    assert leaderboard.build(alone, n_boot=20, n_perm=0).repeats == []  # one seed: no repeats at all
 
 
 def test_outside_files_name_their_seed_and_block():

@@ -6,6 +6,7 @@ also inside hyperparameters), the run id and time, and what the run produced (ch
 counts, package versions, method details such as fit time or history). A field a record gains later (an
 experiment name, for example) is part of the configuration without a change here; `experiment` kept in
 `details` by an older reader counts too. Outside files have no record: NAME@SEED marks the seeds of NAME.
+Several runs of one configuration and seed (a head fitted again) count once, the newest.
 """
 
 from __future__ import annotations
@@ -77,9 +78,26 @@ def group_repeats(entries) -> list[RepeatGroup]:
     for entry in entries:
         key = digest(configuration(entry.run))
         groups.setdefault(key, RepeatGroup(configuration_label(entry.run), key)).members.append(entry)
+    for group in groups.values():  # runs of one configuration and seed (a head fitted again) are no repeats
+        group.members = _newest_per_seed(group.members)
     repeated = [group for group in groups.values() if len(group.members) > 1]
     labels = [group.label for group in repeated]
     for group in repeated:
         if labels.count(group.label) > 1:  # same encoder and method, other settings: tell them apart
             group.label = f"{group.label} [{group.key[:6]}]"
     return repeated
+
+
+def _newest_per_seed(members: list) -> list:
+    """One member per seed, the newest run of it (`created`), in the members' order; outside files keep all."""
+    newest: dict = {}
+    for entry in members:
+        seed = entry.run.seed
+        if seed is None or entry.run.record.is_external:
+            newest[id(entry)] = entry
+            continue
+        kept = newest.get(seed)
+        if kept is None or str(entry.run.record.created or "") > str(kept.run.record.created or ""):
+            newest[seed] = entry
+    chosen = {id(entry) for entry in newest.values()}
+    return [entry for entry in members if id(entry) in chosen]
