@@ -48,6 +48,8 @@ def test_mitigation_heads_write_runs_that_record_the_protected_attribute(workdir
     if record.chosen["decision_classes"]:
         assert set(np.unique(frame["p_No_Finding"].to_numpy())) <= {0.0, 1.0}
     assert "step_size" in runs["mlp-groupdro"].record.chosen
+    assert fit(workdir, "--task", "nofinding", "--heads", "linear", "--protect", "sex") == 0
+    assert "--protect sex: none of these heads mitigates" in " ".join(capsys.readouterr().out.split())
 
 
 def test_the_leaderboard_keeps_decisions_at_one_half_and_tradeoff_pairs_the_runs(workdir, capsys):

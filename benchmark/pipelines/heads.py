@@ -234,6 +234,9 @@ def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> li
         return fit_transfer(workdir, request, specs, progress)
     inputs = prepare_inputs(workdir, request, progress)
     check_protect(specs, request.protect, inputs)
+    if request.protect and not any(spec.mitigation for spec in specs):
+        progress.note(f"--protect {request.protect}: none of these heads mitigates, so the attribute is not used "
+                      "(mitigation heads: docs/mitigation.md)")
     results = []
     for spec in specs:
         result = fit_one(workdir, request, inputs, spec)
