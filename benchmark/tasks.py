@@ -273,10 +273,12 @@ class TaskDef:
     description: str
     build: Callable[[pl.DataFrame, int, dict], Task]
     params: tuple[TaskParam, ...] = ()
+    releases: tuple[str, ...] = ("nih", "chexpert", "mimic")
+    """The releases whose labels the task reads (a synthetic dataset counts as the release it imitates)."""
 
 
 TASKS: dict[str, TaskDef] = {
-    "nih14": TaskDef("nih14", "multi-label, the 14 NIH ChestX-ray14 findings", _nih14),
+    "nih14": TaskDef("nih14", "multi-label, the 14 NIH ChestX-ray14 findings", _nih14, releases=("nih",)),
     "nofinding": TaskDef("nofinding", "binary: No Finding vs any finding (underdiagnosis analysis); every dataset", _nofinding),
     "nih6x200": TaskDef(
         "nih6x200",
@@ -287,9 +289,12 @@ TASKS: dict[str, TaskDef] = {
             TaskParam("split_fractions", _fractions, (0.7, 0.1, 0.2), "train,val,test shares of the subset (by patient)"),
             TaskParam("balance", _balance, "cells", "cells: equal sex x age-group cells; margins: equal sex and age margins, cells as even as possible"),
         ),
+        releases=("nih",),
     ),
-    "chexpert14": TaskDef("chexpert14", "multi-label, the 14 CheXpert observations (CheXpert, MIMIC-CXR)", _cxr14("chexpert14")),
-    "mimic14": TaskDef("mimic14", "multi-label, the 14 CheXpert observations as MIMIC-CXR labels them (= chexpert14)", _cxr14("mimic14")),
+    "chexpert14": TaskDef("chexpert14", "multi-label, the 14 CheXpert observations (CheXpert, MIMIC-CXR)", _cxr14("chexpert14"),
+                          releases=("chexpert", "mimic")),
+    "mimic14": TaskDef("mimic14", "multi-label, the 14 CheXpert observations as MIMIC-CXR labels them (= chexpert14)", _cxr14("mimic14"),
+                       releases=("chexpert", "mimic")),
     "common": TaskDef("common", "multi-label, the classes NIH, CheXpert and MIMIC share (for out-of-distribution tests)", _common),
 }
 

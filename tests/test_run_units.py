@@ -74,7 +74,7 @@ def test_slurm_jobs_carry_their_stage_resources_and_afterok_dependencies(tmp_pat
 
 def test_docs_run_md_names_every_key_of_the_file_format():
     text = (REPO / "docs" / "run.md").read_text()
-    tables = (schema.EXPERIMENT, schema.DATASET, schema.SYNTHETIC, schema.TASK, schema.ENCODER, schema.HEAD_METHOD,
+    tables = (schema.EXPERIMENT, schema.DATASET, schema.SYNTHETIC, schema.CXR, schema.TASK, schema.ENCODER, schema.HEAD_METHOD,
               schema.FINETUNE_METHOD, schema.SEEDS, schema.RESOURCES, schema.EXTRACT, schema.LEADERBOARD, schema.REPORT)
     missing = sorted({key.name for table in tables for key in table if f"`{key.name}`" not in text})
     assert not missing, f"docs/run.md does not describe: {missing}"

@@ -188,7 +188,29 @@ def _task(source: Source, name: str, table: Any, datasets: dict) -> TaskEntry:
             params.update(parse_task_params(name, [f"{key}={text}"]))
         except BenchError as error:
             raise source.error(where + ("params", key), str(error)) from None
-    return TaskEntry(name=name, dataset=dataset, task_seed=checked["task_seed"], params=params)
+    test_on = _test_on(source, name, checked["test_on"], datasets)
+    return TaskEntry(name=name, dataset=dataset, task_seed=checked["task_seed"], params=params, test_on=test_on)
+
+
+def _test_on(source: Source, task: str, names: list | None, datasets: dict) -> tuple[str, ...]:
+    """The datasets a task's heads are tested on: datasets of the file, once each, whose labels the task reads."""
+    from benchmark.tasks import TASKS
+
+    where = ("tasks", task, "test_on")
+    if names is None:
+        return ()
+    if not names or len(set(names)) != len(names):
+        raise source.error(where, "name at least one dataset, each once")
+    releases = TASKS[task].releases
+    everywhere = [other for other, definition in TASKS.items() if set(definition.releases) >= set(schema.RELEASES)]
+    for name in names:
+        if name not in datasets:
+            raise source.error(where, f"{name!r} is not a dataset of this file (it has {', '.join(datasets)})")
+        adapter = datasets[name].adapter
+        if schema.RELEASE_OF[adapter] not in releases:
+            raise source.error(where, f"task {task} cannot be tested on {name!r} (adapter {adapter}): it reads "
+                               f"{' or '.join(releases)} labels; tasks on every dataset: {', '.join(everywhere)}")
+    return tuple(names)
 
 
 def _encoder(source: Source, name: str, table: Any) -> EncoderEntry:

@@ -2,7 +2,8 @@
 
     dataset/<dataset>                                write (nih-synthetic) and register the dataset
     extract/<encoder>/<dataset>                      the frozen encoder over it, once   <- dataset
-    heads/<encoder>/<task>/seed<S>                   every head method on the store     <- extract
+    heads/<encoder>/<task>/seed<S>                   every head method on the store     <- extract (and the
+                                                     stores of the task's test_on datasets)
     finetune/<encoder>/<task>/<method>/seed<S>       LoRA / full fine-tuning              <- dataset
     leaderboard/<task>                               the experiment's runs of the task   <- heads, finetune
     report/<task>                                    its figures, tables and page        <- leaderboard
@@ -77,7 +78,7 @@ def expand(experiment: Experiment, *, distributed: bool = False) -> Plan:
     """The plan of `experiment`. `distributed`: jobs of extract and finetune with several GPUs run under
     torchrun (Slurm); otherwise every GPU job takes one device (the local executor)."""
     builder = _Builder(experiment, distributed)
-    used = sorted({task.dataset for task in experiment.tasks.values()})
+    used = sorted({name for task in experiment.tasks.values() for name in (task.dataset, *task.test_on)})
     for name in used:
         builder.add("dataset", f"dataset/{name}", _dataset_payload(experiment, name), ())
     for encoder in experiment.encoders.values():
@@ -122,9 +123,10 @@ class _Builder:
             heads = experiment.methods_of("heads", encoder.name)
             for seed in experiment.seeds:
                 if heads:
+                    stores = dict.fromkeys((task.dataset, *task.test_on))  # test datasets' stores too
                     job = self.add("heads", f"heads/{encoder.name}/{task.name}/seed{seed}",
                                    _heads_payload(experiment, encoder, task, heads, seed),
-                                   (f"extract/{encoder.name}/{task.dataset}",))
+                                   tuple(f"extract/{encoder.name}/{name}" for name in stores))
                     made.append(job.id)
                 for method in experiment.methods_of("finetune", encoder.name):
                     job = self.add("finetune", f"finetune/{encoder.name}/{task.name}/{method.name}/seed{seed}",
@@ -155,7 +157,7 @@ def _heads_payload(experiment: Experiment, encoder, task, heads: list[MethodEntr
             "heads": [method.name for method in heads],
             "head_params": {method.name: plain(method.params) for method in heads if method.params},
             "promptset": promptsets[0] if promptsets else None, "experiment": experiment.name,
-            **({"protect": protects[0]} if protects else {})}
+            **({"protect": protects[0]} if protects else {}), **({"test_on": list(task.test_on)} if task.test_on else {})}
 
 
 def _finetune_payload(experiment: Experiment, encoder, task, method: MethodEntry, seed: int) -> dict:

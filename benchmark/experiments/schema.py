@@ -24,6 +24,8 @@ GPU_STAGES = ("extract", "finetune")
 DATASET_ADAPTERS = ("nih", "chexpert", "mimic", "nih-synthetic")
 RELEASES = ("nih", "chexpert", "mimic")
 """Adapters that read a release as downloaded (`benchmark.datasets.adapters`); they need a root."""
+RELEASE_OF = {"nih": "nih", "nih-synthetic": "nih", "chexpert": "chexpert", "mimic": "mimic"}
+"""The release whose labels an adapter's dataset holds (a task's `releases` say which it can be built on)."""
 FINETUNE_METHODS = ("lora", "full")
 
 
@@ -85,6 +87,8 @@ TASK = (
     Key("dataset", "text", None, "the dataset (a [datasets.NAME] of this file; default: the only one)"),
     Key("task_seed", "integer", 0, "seed of the task's subset and split, the same for every training seed"),
     Key("params", "table", {}, "the task's parameters, e.g. { per_class = 200, split_fractions = [0.7, 0.1, 0.2] }"),
+    Key("test_on", "texts", None, "datasets of this file to test the heads on (out of distribution); the task's own "
+        "dataset in the list: its in-distribution runs too (default: the task's dataset only)"),
 )
 ENCODER = (
     Key("weights", "text-or-texts", None, "checkpoint file or folder (default: $BENCH_WEIGHTS/<encoder>/, then the HF "

@@ -45,6 +45,7 @@ class TaskEntry:
     dataset: str
     task_seed: int = 0
     params: dict = field(default_factory=dict)  # typed by `benchmark.tasks.parse_task_params`
+    test_on: tuple[str, ...] = ()  # heads tested on these datasets (empty: `dataset` only; docs/run.md)
 
 
 @dataclass(frozen=True)

@@ -56,14 +56,25 @@ def pareto_cell(entry) -> str:
     return "◆" if entry.pareto else ""
 
 
-def short_label(run) -> str:
-    """A name that fits a terminal: outside files keep their NAME, workdir runs show encoder and method."""
+def short_label(run, *, shifted: bool = False) -> str:
+    """A name that fits a terminal: outside files keep their NAME, workdir runs show encoder and method, and a run
+    tested on another dataset `TRAIN->TEST`; `shifted` (the board holds such runs): in-distribution runs show
+    `DATASET->DATASET` too."""
     if run.method == "external" or not run.encoder:
         return run.name
     seed = f" s{run.seed}" if run.seed is not None else ""
-    record = run.record
-    shift = f" {record.dataset}->{record.test_dataset}" if getattr(record, "test_dataset", None) else ""  # OOD
-    return f"{encoder_label(run)} {run.method}{shift}{seed} ({run.name[-8:]})"
+    return f"{encoder_label(run)} {run.method}{dataset_shift(run.record, shifted=shifted)}{seed} ({run.name[-8:]})"
+
+
+def dataset_shift(record, *, shifted: bool = False) -> str:
+    """" TRAIN->TEST" for a run tested on another dataset (and with `shifted`, for one tested on its own)."""
+    test = getattr(record, "test_dataset", None) or (record.dataset if shifted else None)
+    return f" {record.dataset}->{test}" if test and record.dataset else ""
+
+
+def any_shifted(runs) -> bool:
+    """Whether some of the runs were tested on a dataset other than the one they were fitted on."""
+    return any(getattr(run.record, "test_dataset", None) for run in runs)
 
 
 def encoder_label(run) -> str:

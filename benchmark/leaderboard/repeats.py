@@ -46,8 +46,13 @@ def configuration(run, *, across_blocks: bool = False) -> dict:
     return _without_seeds(finite_or_none(values))
 
 
-def configuration_label(run) -> str:
-    return run.base_name if run.record.is_external else f"{run.encoder} {run.method}"
+def configuration_label(run, *, shifted: bool = False) -> str:
+    """"encoder method", and `TRAIN->TEST` as in `cells.short_label`."""
+    from benchmark.leaderboard.cells import dataset_shift
+
+    if run.record.is_external:
+        return run.base_name
+    return f"{run.encoder} {run.method}{dataset_shift(run.record, shifted=shifted)}"
 
 
 @dataclass
@@ -74,10 +79,13 @@ class RepeatGroup:
 
 def group_repeats(entries) -> list[RepeatGroup]:
     """The configurations with two or more runs, in the order of their best-placed run."""
+    from benchmark.leaderboard.cells import any_shifted
+
     groups: dict[str, RepeatGroup] = {}
+    shifted = any_shifted(entry.run for entry in entries)
     for entry in entries:
         key = digest(configuration(entry.run))
-        groups.setdefault(key, RepeatGroup(configuration_label(entry.run), key)).members.append(entry)
+        groups.setdefault(key, RepeatGroup(configuration_label(entry.run, shifted=shifted), key)).members.append(entry)
     for group in groups.values():  # runs of one configuration and seed (a head fitted again) are no repeats
         group.members = _newest_per_seed(group.members)
     repeated = [group for group in groups.values() if len(group.members) > 1]

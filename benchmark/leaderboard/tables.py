@@ -21,14 +21,18 @@ def main_table(board: Leaderboard, *, alpha: float, compact: bool) -> tuple[list
         header = ["#", "run", "n test", "P(1st)", "rank 95%", "front"] + figures
     else:
         header = ["rank", "P(1st)", "rank 95%", "Pareto", "name", "method", "encoder", "seed", "n_test"] + figures
-    body = []
+    body, shifted = [], cells.any_shifted(entry.run for entry in board.entries)
+    if shifted and not compact:  # in- and out-of-distribution runs: which dataset each was fitted and tested on
+        header.insert(header.index("seed"), "datasets")
     for entry in board.entries:
         ranks = [cells.first_cell(entry), cells.interval_cell(entry), cells.pareto_cell(entry)]
         if compact:
-            row = [cells.rank_cell(entry), cells.short_label(entry.run), str(entry.report.n_test)] + ranks
+            row = [cells.rank_cell(entry), cells.short_label(entry.run, shifted=shifted), str(entry.report.n_test)] + ranks
         else:
             seed = "" if entry.run.seed is None else str(entry.run.seed)
             about = [entry.run.name, entry.run.method, cells.encoder_label(entry.run), seed, str(entry.report.n_test)]
+            if shifted:
+                about.insert(3, cells.dataset_shift(entry.run.record, shifted=True).strip())
             row = [cells.rank_cell(entry)] + ranks + about
         row += [cells.format_figure(entry.report.figures.get(n), alpha=alpha, compact=compact, name=n) for n in figures]
         body.append(row)

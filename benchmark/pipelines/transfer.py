@@ -29,7 +29,7 @@ from benchmark.core.workdir import Workdir
 from heads.common import macro_auc
 from benchmark.pipelines.heads import (
     AlignedData, FitResult, HeadInputs, HeadsRequest, align_task_to_store, build_estimator, fit_and_predict,
-    prepare_inputs, run_record, write_run,
+    identical_runs, planned_hyperparameters, prepare_inputs, run_record, write_run,
 )
 from benchmark.pipelines.protect import check_protect
 
@@ -55,7 +55,7 @@ def prepare_test_set(workdir: Workdir, request: HeadsRequest, name: str, weights
 
     manifest, _ = load_registered(workdir, name)
     digest = manifest_digest(manifest)
-    task = build_task(request.task, manifest, seed=request.seed, **request.task_params)
+    task = build_task(request.task, manifest, seed=request.task_seed_or_seed, **request.task_params)
     store = open_store(workdir, request.model, digest, weights_digest=weights_digest, members=request.ensemble)
     aligned = align_task_to_store(task, store)
     rows = aligned.split("test")
@@ -128,3 +128,34 @@ def _frame(inputs: HeadInputs, p_val: np.ndarray, test: TestSet, p_test: np.ndar
     if clash:
         raise BenchError(f"image ids {sorted(clash)[:3]} are in both {inputs.task.name} datasets; they cannot share a prediction file")
     return pl.concat([val, tested], how="diagonal_relaxed")
+
+
+def tested_on(request: HeadsRequest) -> tuple[str | None, ...]:
+    """The runs a request writes per head, by test dataset: None for the training dataset (in distribution)."""
+    names = dict.fromkeys(request.test_on or (request.dataset,))
+    return tuple(None if name == request.dataset else name for name in names)
+
+
+def existing_tested_runs(workdir: Workdir, request: HeadsRequest, inputs: HeadInputs, *, hyperparameters: dict,
+                         runs: list | None, test_digests: dict) -> dict[tuple[str, str | None], list]:
+    """(head, test dataset or None) -> the earlier runs identical to the one `fit_heads` would write (oldest
+    first): same as `existing_runs`, per test dataset, and an out-of-distribution run only if it was tested on
+    the test dataset's current manifest (`test_digests`: name -> manifest digest). `runs`: the task's runs, if known."""
+    from benchmark.core.runs import list_runs
+    from heads.registry import get_head
+
+    runs = list_runs(workdir, inputs.task.name) if runs is None else runs
+
+    found = {}
+    for name in request.heads:
+        spec = get_head(name)
+        recorded = hyperparameters.get(name)
+        if recorded is None:
+            recorded = planned_hyperparameters(request, inputs, spec)
+        record = run_record(request, inputs, spec, recorded, {}, 0.0)
+        for test in tested_on(request):
+            record.test_dataset = test
+            same = identical_runs(workdir, record.task, record, runs=runs)
+            found[name, test] = [run for run in same if test is None
+                                 or run.record.details.get("test_manifest_digest") == test_digests[test]]
+    return found

@@ -164,6 +164,8 @@ class RunView:
     groups: dict = field(default_factory=dict)  # attribute -> level -> {"count", "metrics": name -> Estimate}
     by_class: dict = field(default_factory=dict)  # name -> class -> Estimate
     label: str = ""
+    dataset: str | None = None  # fitted on
+    test_dataset: str | None = None  # tested on (the leaderboard's JSON: the same as `dataset` in distribution)
 
     def figure(self, name: str) -> Estimate:
         return self.figures.get(name) or Estimate(math.nan)
@@ -186,16 +188,21 @@ class RunView:
                    position=run["position"], rank=run["rank"], below_chance=run["below_chance"], pareto=run["pareto"],
                    p_first=run["p_first"], rank_interval=tuple(interval) if interval else None, n_test=run["n_test"],
                    figures={name: Estimate.of(values) for name, values in run["figures"].items()}, groups=groups,
-                   by_class={name: {cls_: Estimate.of(v) for cls_, v in per.items()} for name, per in by_class.items()})
+                   by_class={name: {cls_: Estimate.of(v) for cls_, v in per.items()} for name, per in by_class.items()},
+                   dataset=run.get("dataset"), test_dataset=run.get("test_dataset"))
 
 
 def run_labels(runs) -> list[str]:
-    """Short labels for figures: "encoder method sSEED" (outside files: their name); made unique with the end
-    of the run name where two runs would share one."""
+    """Short labels for figures: "encoder method sSEED" (outside files: their name), with "TRAIN->TEST" on every run
+    when some were tested on another dataset; made unique with the end of the run name where two runs would share
+    one."""
+    shifted = any(run.test_dataset and run.dataset and run.test_dataset != run.dataset for run in runs)
+
     def base(run) -> str:
         if run.method == "external" or not run.encoder:
             return run.name
-        return f"{run.encoder} {run.method}" + (f" s{run.seed}" if run.seed is not None else "")
+        shift = f" {run.dataset}->{run.test_dataset}" if shifted and run.dataset and run.test_dataset else ""
+        return f"{run.encoder} {run.method}{shift}" + (f" s{run.seed}" if run.seed is not None else "")
 
     labels = [base(run) for run in runs]
     return [label if labels.count(label) == 1 else f"{label} ({run.name[-6:]})" for label, run in zip(labels, runs)]
