@@ -10,11 +10,12 @@
   Atelectasis, Cardiomegaly, Consolidation, Edema, Effusion (= CheXpert's Pleural Effusion), Pneumonia,
   Pneumothorax, No Finding), so that a head trained on one dataset is tested on another.
 
-Masked labels (null: uncertain under `--uncertain ignore`) in chexpert14, mimic14 and common: a training row
-keeps its known labels (the heads' losses skip the masked ones); a val or test row with a masked label is left
-out of the evaluation (the prediction schema holds 0/1 labels only), counted per split and class in
-`task.report["masked"]`. Rows with no known label at all are dropped. nih14 keeps NIH's rule: a row with any
-unknown label is dropped.
+Masked labels (null: uncertain under `--uncertain ignore`) in chexpert14, mimic14 and common: every row keeps
+its known labels. The heads' losses skip the masked ones; a val or test row stays in the prediction file with
+null in the masked class's y_ column, and the fairness engine leaves that entry out of that class's figures
+only. Counted per split and class in `task.report["masked"]`, images with any masked label per split in
+`task.report["masked_rows"]`. Rows with no known label at all are dropped. nih14 keeps NIH's rule: a row with
+any unknown label is dropped.
 - `nih6x200`: the seed study's protocol (Sun et al., ISBI 2025): single-label images of Cardiomegaly, Effusion,
   Atelectasis, Pneumothorax, Edema and Consolidation, `per_class` images per class (default 200), each class
   balanced over the four sex x age-group cells (age < 60 / >= 60), re-split patient-disjointly inside the subset
@@ -35,7 +36,7 @@ import polars as pl
 
 from benchmark.core.errors import BenchError
 from benchmark.core.schema import (
-    AGE_GROUPS, AGE_THRESHOLD, ATTRIBUTE_COLUMNS, CHEXPERT_LABELS, EVALUATED_SPLITS, FINDINGS, MASKED, NO_FINDING,
+    AGE_GROUPS, AGE_THRESHOLD, ATTRIBUTE_COLUMNS, CHEXPERT_LABELS, FINDINGS, MASKED, NO_FINDING,
     SEED_STUDY_CLASSES, SPLITS, label_column,
 )
 from benchmark.datasets.labels import common_map
@@ -49,7 +50,7 @@ ROW_COLUMNS: tuple[str, ...] = ("image_id", "patient_id", "sex", "age", "split")
 @dataclass(frozen=True)
 class Task:
     """Rows and labels of one task. `frame`: image_id, patient_id, sex, age, split, race and insurance (where the
-    dataset records them), then y_<class> (Int8; null = masked, training rows only)."""
+    dataset records them), then y_<class> (Int8; null = masked)."""
 
     name: str
     kind: str
@@ -134,8 +135,7 @@ def _multi_label(name: str, classes: tuple[str, ...], manifest: pl.DataFrame, se
     if keep_masked:
         report["masked"] = {split: {c: int(masked.filter(pl.col("split") == split)[label_column(c)].null_count()) for c in classes}
                             for split in SPLITS}
-        report["masked_rows_left_out_of"] = {split: masked.filter(pl.col("split") == split).height for split in EVALUATED_SPLITS}
-        frame = frame.filter(~(pl.col("split").is_in(list(EVALUATED_SPLITS)) & (known < len(columns))))
+        report["masked_rows"] = {split: masked.filter(pl.col("split") == split).height for split in SPLITS}
     report.update(rows=frame.height, per_split=_per_split(frame, classes))
     return Task(name=name, kind="multi", classes=classes, params={"seed": seed, **params}, frame=frame, report=report)
 

@@ -58,12 +58,14 @@ def width_bins(scores: np.ndarray) -> np.ndarray:
     return np.minimum((np.asarray(scores) * N_BINS).astype(np.int64), N_BINS - 1)
 
 
-def mass_bins(scores: np.ndarray) -> np.ndarray:
+def mass_bins(scores: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
     """Equal-mass bin 0..9 of each score [n, K], per channel: cut at the deciles of the channel's scores
-    (equal scores share a bin, so ties can make bins unequal)."""
+    (equal scores share a bin, so ties can make bins unequal); `known` [n, K]: only those scores set the cuts
+    (a masked entry is left out of its channel)."""
     bins = np.empty(scores.shape, dtype=np.int64)
     for k in range(scores.shape[1]):
-        edges = np.quantile(scores[:, k], np.linspace(0.0, 1.0, N_BINS + 1)[1:-1])
+        chosen = scores[:, k] if known is None or not known[:, k].any() else scores[known[:, k], k]
+        edges = np.quantile(chosen, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1])
         bins[:, k] = np.searchsorted(edges, scores[:, k], side="right")
     return bins
 
@@ -78,17 +80,17 @@ def _one_hot(start: int, bins: np.ndarray, values: np.ndarray, width: int):
     return sparse.csr_matrix((values.reshape(-1), (rows, columns.reshape(-1))), shape=(n, width))
 
 
-def features(scores, outcomes, multipliers=None) -> tuple:
+def features(scores, outcomes, multipliers=None, known=None) -> tuple:
     """Per-image calibration features as sparse matrices (one non-zero per channel and block): linear
     [n, 3 K N_BINS] (`LINEAR_BLOCKS`) and square [n, 2 K N_BINS] (`SQUARE_BLOCKS`). `multipliers` [n, K]: a
-    fixed weight per image and channel (default 1)."""
+    fixed weight per image and channel (default 1; 0 for a masked entry); `known`: see `mass_bins`."""
     from scipy import sparse
 
     n, k = scores.shape
     r = np.ones((n, k)) if multipliers is None else multipliers
     d = scores - outcomes
     block = k * N_BINS
-    equal_mass = mass_bins(scores)
+    equal_mass = mass_bins(scores, known)
     linear = sparse.hstack([_one_hot(0, width_bins(scores), r * d, block), _one_hot(0, equal_mass, r, block),
                             _one_hot(0, equal_mass, r * d, block)], format="csr")
     square = sparse.hstack([_one_hot(0, equal_mass, r * r * d * d, block), _one_hot(0, equal_mass, r * r, block)],

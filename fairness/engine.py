@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from fairness.inputs import check_inputs, patient_codes, resolve_groups
+from fairness.inputs import check_inputs, masked_labels, patient_codes, resolve_groups
 from fairness.multitest import adjust_p_values
 from fairness.passes import PreparedRun, ResamplingPlan, bootstrap_pass, permutation_tests, point_pass
 from fairness.report import FairnessReport
@@ -94,19 +94,25 @@ def evaluate(
     fewer positives (or negatives), than these.
     `reweight_prevalence`: weight the test images so that every group has the test set's prevalence before
     any figure is computed (`fairness.reweight`).
+    Masked labels (multi-label): NaN (or None) in `y_test` / `y_val`. A masked (image, class) entry is left out
+    of that class's figures only (weight 0 for the class: counts, F1, TPR/FPR, AUC, AP, calibration, Brier,
+    replicates; its threshold is chosen on the known val labels); per-image figures (group sizes) count the
+    image as usual, exact-match accuracy checks its known classes. `options["masked"]`: masked test entries
+    per class ({} when none).
     """
     classes = tuple(classes)
+    y_test, known = masked_labels(y_test, kind, classes)
     y, p = check_inputs(y_test, p_test, kind, classes)
     thresholds = _thresholds(thresholds, y_val=y_val, p_val=p_val, kind=kind, rule=threshold_rule,
                              fixed=fixed_threshold, n_classes=len(classes))
     choice = resolve_groups(y.shape[0], sex=sex, age=age, columns=columns, attributes=attributes,
                             age_bins=age_bins, seed_exact=seed_exact)
     patients = patient_codes(patient_ids, y.shape[0])
-    reweighting = prevalence_weights(y, choice.groups, kind, classes) if reweight_prevalence else None
+    reweighting = prevalence_weights(y, choice.groups, kind, classes, known) if reweight_prevalence else None
     run = PreparedRun(y=y, p=p, decisions=decide(p, thresholds), groups=choice.groups,
                       patient_index=patients.index, n_patients=patients.count, kind=kind, classes=classes,
                       attributes=choice.attributes, seed_exact=seed_exact, reweighting=reweighting,
-                      stratify_permutations=stratify_permutations)
+                      stratify_permutations=stratify_permutations, known=known)
 
     point = point_pass(run, auc_bins)
     with threadpool_limits(limits=REPLICATE_THREADS, user_api="blas"):
@@ -121,6 +127,7 @@ def evaluate(
         "patients": patients.note, "bootstrap": BOOTSTRAP, "worst_group_over": run.index.cells,
         "permutation": PERMUTATION if stratify_permutations else PERMUTATION_MARGINAL,
         "reweighted": reweight_prevalence, "not_reweighted": list(reweighting.unmatched) if reweighting else [],
+        "masked": {} if known is None else {c: int((~known[:, i]).sum()) for i, c in enumerate(classes)},
     }
     limits = Limits(min_group_size, min_positives)
     return FairnessReport(

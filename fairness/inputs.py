@@ -20,6 +20,27 @@ ERR_KIND = "kind must be 'single' or 'multi', got {kind!r}"
 ERR_SINGLE = "kind='single' needs exactly one positive label per row; row {row} has {count}"
 ERR_EMPTY = "no test images to evaluate; the predictions need rows with split 'test'"
 ERR_PATIENTS = "patient_ids has {got} values for {n} images; give one patient id per image"
+ERR_MASKED_SINGLE = ("y_test has a masked (missing) label at row {row}, class {cls!r}; only multi-label tasks mask "
+                     "labels (a single-label row needs its one class)")
+
+
+def masked_labels(y, kind: str, classes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels with masked entries (NaN or None: an uncertain label under `--uncertain ignore`) set to 0, and
+    `known` [n, C] (False where masked; None when nothing is masked). Only multi-label tasks may mask labels: a
+    masked entry is left out of its class's figures (`fairness.passes`), never counted as a negative."""
+    y = np.asarray(y)
+    if y.dtype == object:
+        y = np.array([[np.nan if v is None else v for v in np.atleast_1d(row)] for row in y], dtype=np.float64)
+    if not np.issubdtype(y.dtype, np.floating):
+        return y, None
+    missing = np.isnan(y)
+    if not missing.any():
+        return y, None
+    if kind == "single":
+        row, col = np.argwhere(missing.reshape(y.shape[0], -1))[0]
+        raise BenchError(ERR_MASKED_SINGLE.format(row=int(row), cls=classes[col]))
+    known = ~missing
+    return np.where(known, y, 0.0), (known if known.ndim == 2 else known[:, None])
 
 
 def check_inputs(y, p, kind: str, classes) -> tuple[np.ndarray, np.ndarray]:

@@ -116,9 +116,11 @@ def mann_whitney_variable(scores, y, atom_images, atoms, dtype, multipliers=None
     return pairs
 
 
-def rank_bins(scores: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin of each score among `n_bins` quantile bins of the scores; equal scores always share a bin."""
-    edges = np.unique(np.quantile(scores, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
+def rank_bins(scores: np.ndarray, n_bins: int, known: np.ndarray | None = None) -> np.ndarray:
+    """Bin of each score among `n_bins` quantile bins of the scores (of the `known` ones only, when given: a
+    masked entry does not move the cuts); equal scores always share a bin."""
+    chosen = scores if known is None or not known.any() else scores[known]
+    edges = np.unique(np.quantile(chosen, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
     return np.searchsorted(edges, scores, side="right")
 
 

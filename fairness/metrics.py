@@ -9,6 +9,9 @@ for a single-label task the decision is the arg-max class):
     F1 = 2 TP / (2 TP + FP + FN)            accuracy_c = (TP + TN) / n
     Brier = sum (p - y)^2 / n             AUC = weighted Mann-Whitney U / (P x N), ties counting one half
 
+Per class, n, P and N count only the images whose label of that class is known: a masked entry (multi-label,
+`--uncertain ignore`) is left out of its class, never counted as a negative.
+
 Per group (not per class): balanced accuracy (single-label: mean_c TPR_c, scikit-learn's
 `balanced_accuracy_score`; multi-label: mean_c (TPR_c + TNR_c) / 2), the calibration errors of
 `fairness.calibration` (`ece`: debiased squared l2 error over equal-mass bins, `ece_binned`: 10 equal-width
@@ -101,12 +104,12 @@ def group_metrics(stats: AtomStats, masks: np.ndarray, *, kind: str) -> GroupMet
     sums = np.moveaxis(np.tensordot(stats.sums, member, axes=([1], [1])), 2, 1)  # [B, K, F] x [G, K] -> [B, G, F]
     squares = np.moveaxis(np.tensordot(stats.squares, member, axes=([1], [1])), 2, 1)
     count = sums[:, :, layout["count"]][:, :, 0]
+    n = sums[:, :, layout["class_count"]]  # per class: images whose label is known (masked entries left out)
     positives = sums[:, :, layout["positives"]]
     predicted = sums[:, :, layout["predicted"]]
     tp = sums[:, :, layout["true_positives"]]
     fp = predicted - tp
     fn = positives - tp
-    n = count[:, :, None]
     negatives = n - positives
     tn = negatives - fp
     pairs = np.einsum("bckl,gk,gl->bgc", stats.pairs, member, member)

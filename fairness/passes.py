@@ -48,14 +48,15 @@ class PreparedRun:
     """The arrays of one evaluation, shared by the point, bootstrap and permutation passes."""
 
     def __init__(self, *, y, p, decisions, groups: GroupSet, patient_index, n_patients, kind, classes, attributes,
-                 seed_exact, reweighting: Reweighting | None = None, stratify_permutations: bool = True):
+                 seed_exact, reweighting: Reweighting | None = None, stratify_permutations: bool = True,
+                 known: np.ndarray | None = None):
         self.y, self.p, self.decisions, self.groups, self.kind = y, p, decisions, groups, kind
         self.classes, self.attributes, self.seed_exact = classes, attributes, seed_exact
-        self.stratify_permutations, self.reweighting = stratify_permutations, reweighting
+        self.stratify_permutations, self.reweighting, self.known = stratify_permutations, reweighting, known
         self.index = GroupIndex(groups)
         self.masks = np.array([mask for _, _, mask in self.index.table])
-        multipliers = reweighting.multipliers(groups.atom_of_image) if reweighting else None
-        features = image_features(y, p, decisions, kind, multipliers)
+        multipliers = self.multipliers(groups.atom_of_image)
+        features = image_features(y, p, decisions, kind, multipliers, known)
         self.units = Units.build(patient_index, groups.atom_of_image, features,
                                  None if multipliers is None else multipliers[0])
         self._by_atom: dict = {}
@@ -64,11 +65,25 @@ class PreparedRun:
         self.first_image_of_patient = first_index(patient_index, n_patients)
         self._rank_bins = (None, None)
 
+    def multipliers(self, atom_of_image) -> tuple | None:
+        """Fixed image weights (per class [n, C], per calibration channel [n, K], per image [n]) for images in
+        these atoms: the prevalence reweighting's, times 0 for a masked entry (left out of its class's figures);
+        None when neither applies."""
+        weights = self.reweighting.multipliers(atom_of_image) if self.reweighting else None
+        if self.known is None:
+            return weights
+        n = self.y.shape[0]
+        by_class, _, by_image = weights or (np.ones(self.y.shape), None, np.ones(n))
+        by_class = by_class * self.known  # multi-label only: the calibration channels are the classes
+        return by_class, by_class, by_image
+
     def rank_bins(self, auc_bins):
         if auc_bins is None:
             return None
         if self._rank_bins[0] != auc_bins:  # computed once per run, shared by every pass
-            self._rank_bins = (auc_bins, [rank_bins(self.p[:, c], auc_bins) for c in range(self.p.shape[1])])
+            known = self.known if self.known is not None else np.ones(self.p.shape, dtype=bool)
+            self._rank_bins = (auc_bins, [rank_bins(self.p[:, c], auc_bins, known[:, c])
+                                          for c in range(self.p.shape[1])])
         return self._rank_bins[1]
 
     def chunk(self) -> int:
@@ -99,8 +114,8 @@ class PreparedRun:
         """(unit features, unit square features, image multipliers) with every image weighted as if in `atom`
         (prevalence reweighting under permutation); kept per atom for the run's permutation chunks."""
         if atom not in self._by_atom:
-            multipliers = self.reweighting.multipliers(np.full(self.y.shape[0], atom))
-            features = image_features(self.y, self.p, self.decisions, self.kind, multipliers)
+            multipliers = self.multipliers(np.full(self.y.shape[0], atom))
+            features = image_features(self.y, self.p, self.decisions, self.kind, multipliers, self.known)
             self._by_atom[atom] = (*sum_features(self.units.membership, features), multipliers[0])
         return self._by_atom[atom]
 
@@ -122,7 +137,8 @@ class PreparedRun:
             return None
         first = self.first_image_of_patient
         others = [a for a in range(len(self.groups.base_names)) if a not in positions]
-        return stratum_codes(self.y[first], self.groups.image_codes[first][:, others])
+        labels = self.y[first] if self.known is None else np.where(self.known[first], self.y[first], 2)  # 2: masked
+        return stratum_codes(labels, self.groups.image_codes[first][:, others])
 
 
 @dataclass

@@ -62,8 +62,9 @@ def atom_names(groups) -> list[str]:
             for codes in groups.atom_codes]
 
 
-def prevalence_weights(y: np.ndarray, groups, kind: str, classes) -> Reweighting:
-    """The weights of the test images `y` [n, C] in the atoms of `groups` (see the module docstring)."""
+def prevalence_weights(y: np.ndarray, groups, kind: str, classes, known: np.ndarray | None = None) -> Reweighting:
+    """The weights of the test images `y` [n, C] in the atoms of `groups` (see the module docstring); `known`
+    [n, C] (multi-label): prevalences count only the known labels of each class (masked entries left out)."""
     atom_of_image = groups.atom_of_image
     names = atom_names(groups)
     n_atoms = groups.n_atoms
@@ -78,7 +79,7 @@ def prevalence_weights(y: np.ndarray, groups, kind: str, classes) -> Reweighting
     unmatched = []
     for c in range(y.shape[1]):
         counts = np.zeros((2, n_atoms))
-        np.add.at(counts, (y[:, c].astype(np.int64), atom_of_image), 1)
+        np.add.at(counts, (y[:, c].astype(np.int64), atom_of_image), 1 if known is None else known[:, c])
         table[c] = _ratio_table(counts)
         lacking = np.flatnonzero((counts == 0).any(axis=0) & (counts.sum(axis=0) > 0))
         unmatched += [f"{classes[c]} in {names[a]}" for a in lacking]

@@ -33,9 +33,9 @@ __all__ = ["AtomStats", "Layout", "Units", "fixed_atom_stats", "image_features",
 class Layout:
     """Column positions of the per-unit features for C classes and K calibration channels.
 
-    Linear features (weighted by w): `count`, then per class `positives`, `predicted`, `true_positives`,
-    `squared_error` (p - y)^2, `abs_error` |p - y|; `correct` (every class decided right); then the
-    calibration blocks. Square features (weighted by w^2): `calibration.SQUARE_BLOCKS`.
+    Linear features (weighted by w): `count` (images), then per class `class_count` (the images whose label
+    of the class is known: 0 for a masked entry), `positives`, `predicted`, `true_positives`, `squared_error`
+    (p - y)^2, `abs_error` |p - y|; `correct` (every known class decided right); then the calibration blocks. Square features (weighted by w^2): `calibration.SQUARE_BLOCKS`.
     """
 
     n_classes: int
@@ -43,7 +43,7 @@ class Layout:
 
     def _blocks(self) -> list[tuple[str, int]]:
         per_class = [(name, self.n_classes) for name in
-                     ("positives", "predicted", "true_positives", "squared_error", "abs_error")]
+                     ("class_count", "positives", "predicted", "true_positives", "squared_error", "abs_error")]
         return [("count", 1), *per_class, ("correct", 1), ("calibration", self.calibration_width)]
 
     @property
@@ -68,12 +68,14 @@ class Layout:
 
 
 def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray, kind: str,
-                   multipliers: tuple | None = None) -> tuple:
+                   multipliers: tuple | None = None, known: np.ndarray | None = None) -> tuple:
     """Per-image features (see `Layout`): (dense linear columns [n, F - calibration], sparse calibration
     columns [n, calibration], sparse square columns [n, F2], layout), float64.
 
-    `multipliers`: (per class [n, C], per calibration channel [n, K], per image [n]) fixed weights of the
-    prevalence reweighting (`fairness.reweight`); None for weights 1.
+    `multipliers`: (per class [n, C], per calibration channel [n, K], per image [n]) fixed weights (the
+    prevalence reweighting of `fairness.reweight`, 0 for a masked entry); None for weights 1. `known` [n, C]:
+    False for a masked entry (multi-label), which the exact-match `correct` skips and the equal-mass
+    calibration bins leave out of their edges; None when nothing is masked.
     """
     n, classes = y.shape
     scores, outcomes = calibration.channels(y, p, kind)
@@ -81,14 +83,16 @@ def image_features(y: np.ndarray, p: np.ndarray, decisions: np.ndarray, kind: st
     by_class, by_channel, by_image = multipliers or (np.ones((n, classes)), None, np.ones(n))
     features = np.zeros((n, layout["calibration"].start), dtype=np.float64)
     features[:, layout["count"].start] = 1.0
+    features[:, layout["class_count"]] = by_class
     features[:, layout["positives"]] = y * by_class
     features[:, layout["predicted"]] = decisions * by_class
     features[:, layout["true_positives"]] = y * decisions * by_class
     residual = p - y
     features[:, layout["squared_error"]] = residual * residual * by_class
     features[:, layout["abs_error"]] = np.abs(residual) * by_class
-    features[:, layout["correct"].start] = np.all(decisions == y, axis=1) * by_image
-    linear, square = calibration.features(scores, outcomes, by_channel)
+    right = decisions == y if known is None else (decisions == y) | ~known
+    features[:, layout["correct"].start] = np.all(right, axis=1) * by_image
+    linear, square = calibration.features(scores, outcomes, by_channel, known)
     return features, linear, square, layout
 
 
@@ -218,7 +222,8 @@ def variable_atom_stats(units: Units, unit_atoms: np.ndarray, *, scores, y, dtyp
         squares[:, k, square_columns] = member @ square_features
         if counts_from is not None:  # weights 0/1: sum of w^2 = sum of w
             squares[:, k, counts_from[1]] = sums[:, k, counts_from[0]]
-    multipliers = [weights[2] for weights in per_atom] if per_atom else None
+    multipliers = [weights[2] for weights in per_atom] if per_atom else (
+        None if units.multipliers is None else [units.multipliers] * atoms.size)  # masked entries: 0
     if auc_bins is None:
         pairs = mann_whitney_variable(scores, y, unit_atoms[:, units.unit_of_image], atoms, dtype, multipliers)
     else:

@@ -77,11 +77,13 @@ class GroupSizes:
 
     @classmethod
     def of(cls, run: PreparedRun) -> "GroupSizes":
-        """Unweighted counts of the run's test images per group (also under prevalence reweighting)."""
+        """Unweighted counts of the run's test images per group (also under prevalence reweighting); per class,
+        positives and negatives count only known labels (a masked entry is neither)."""
         masks = run.masks[:, run.groups.atom_of_image].astype(np.float64)  # [G, n]
         count = masks.sum(axis=1)
-        positives = masks @ run.y.astype(np.float64)
-        return cls(count, positives, count[:, None] - positives, run.classes)
+        known = np.ones(run.y.shape) if run.known is None else run.known.astype(np.float64)
+        positives = masks @ (run.y * known)
+        return cls(count, positives, masks @ known - positives, run.classes)
 
     def few_positives(self, g: int, minimum: int, classes) -> list[str]:
         """"positives < m: Class n, ..." and "negatives < m: ..." for group g's classes under `minimum`."""
@@ -115,11 +117,13 @@ def flag(name: str, value: float, index: GroupIndex, sizes: GroupSizes, limits: 
     return "; ".join(parts)
 
 
-def _average_precision(y, p, masks) -> np.ndarray:
-    """Macro average precision [G] of each group (image masks [G, n]); each class's scores sorted once."""
+def _average_precision(y, p, masks, known=None) -> np.ndarray:
+    """Macro average precision [G] of each group (image masks [G, n]; `known` [n, C]: masked entries left out of
+    their class); each class's scores sorted once."""
     values = np.full((masks.shape[0], y.shape[1]), np.nan)
     for c in range(y.shape[1]):
         order = np.argsort(-p[:, c], kind="mergesort")
+        order = order if known is None else order[known[order, c]]
         for g in range(masks.shape[0]):
             chosen = order[masks[g, order]]
             if y[chosen, c].sum() > 0:
@@ -132,7 +136,7 @@ def group_table(run: PreparedRun, point: PointPass, boot: BootstrapPass, *, conf
     """One row per reported group: size, patients, positives per class, metrics with CIs, a small-group flag."""
     point_summary = group_summary(point.metrics)
     image_masks = run.masks[:, run.groups.atom_of_image]
-    precision = _average_precision(run.y, run.p, image_masks)
+    precision = _average_precision(run.y, run.p, image_masks, run.known)
     sizes = GroupSizes.of(run)
     names = [name for name in GROUP_METRICS if name != "average_precision"]
     keys = [(g, name) for g in range(len(run.index.table)) for name in names]

@@ -38,7 +38,8 @@ class Thresholds:
 def choose_thresholds(*, y_val, p_val, kind: str, rule: str = "f1", fixed: float = 0.5) -> Thresholds:
     """Choose thresholds from the val labels and probabilities (never the test ones).
 
-    `y_val` [n, C] 0/1, `p_val` [n, C] probabilities; `kind` "single" (arg-max) or "multi". When there is
+    `y_val` [n, C] 0/1 (NaN: masked, left out of its class's choice), `p_val` [n, C] probabilities; `kind`
+    "single" (arg-max) or "multi". When there is
     no val split (`y_val` is None or empty) a multi-label task falls back to the fixed threshold and says
     so in the recorded rule.
     """
@@ -49,14 +50,15 @@ def choose_thresholds(*, y_val, p_val, kind: str, rule: str = "f1", fixed: float
     if p_val is None or len(p_val) == 0:
         classes = 0 if p_val is None else np.asarray(p_val).shape[-1]
         return Thresholds(kind="multi", rule="fixed (no val split)", values=(float(fixed),) * classes)
-    y_val = np.asarray(y_val)
+    y_val = np.asarray(y_val, dtype=np.float64)  # NaN: a masked label, skipped for its class
     p_val = np.asarray(p_val, dtype=np.float64)
     if y_val.shape != p_val.shape or y_val.ndim != 2:
         raise BenchError(ERR_SHAPE.format(what="y_val", shape=y_val.shape, classes=p_val.shape[-1]))
     if rule == "fixed":
         return Thresholds(kind="multi", rule="fixed", values=(float(fixed),) * p_val.shape[1])
     pick = f1_max_threshold if rule == "f1" else youden_threshold
-    values = tuple(pick(y_val[:, c], p_val[:, c]) for c in range(p_val.shape[1]))
+    known = ~np.isnan(y_val)
+    values = tuple(pick(y_val[known[:, c], c], p_val[known[:, c], c]) for c in range(p_val.shape[1]))
     return Thresholds(kind="multi", rule=rule, values=values)
 
 

@@ -22,17 +22,21 @@ def masked_manifest(tmp_path_factory):
     return load_chexpert(root, LoadOptions(uncertain="ignore", metadata_only=True, val_fraction=0.2)).manifest
 
 
-def test_masked_labels_stay_for_training_and_leave_evaluation(masked_manifest):
+def test_masked_labels_stay_in_every_split(masked_manifest):
     task = build_task("chexpert14", masked_manifest)
     assert task.classes == CHEXPERT_LABELS and task.kind == "multi"
     assert {"race"} <= set(task.frame.columns) and "insurance" not in task.frame.columns  # only attributes with values
     train = task.labels("train")
     assert (train == MASKED).any() and set(np.unique(train)) <= {MASKED, 0, 1}
+    masked_rows = masked_manifest.filter(pl.any_horizontal([pl.col(c).is_null() for c in CHEXPERT_LABELS])
+                                         & pl.any_horizontal([pl.col(c).is_not_null() for c in CHEXPERT_LABELS]))
     for split in ("val", "test"):
-        assert task.frame.filter(pl.col("split") == split).null_count().select(task.label_columns).sum_horizontal().item() == 0
-    masked_rows = masked_manifest.filter(pl.any_horizontal([pl.col(c).is_null() for c in CHEXPERT_LABELS]))
-    for split in ("val", "test"):
-        assert task.report["masked_rows_left_out_of"][split] == masked_rows.filter(pl.col("split") == split).height
+        rows = task.frame.filter(pl.col("split") == split)
+        kept = masked_rows.filter(pl.col("split") == split).height
+        assert task.report["masked_rows"][split] == kept  # kept (CheXpert's val / test: radiologists', never uncertain)
+        assert rows.select(pl.any_horizontal([pl.col(c).is_null() for c in task.label_columns])).to_series().sum() == kept
+        for c in ("Atelectasis", "Edema"):
+            assert task.report["masked"][split][c] == rows[label_column(c)].null_count()
     expected_train_masked = masked_manifest.filter(pl.col("split") == "train")["Atelectasis"].null_count()
     assert task.report["masked"]["train"]["Atelectasis"] == expected_train_masked == int((train[:, CHEXPERT_LABELS.index("Atelectasis")] == MASKED).sum())
     assert build_task("mimic14", masked_manifest).frame.equals(task.frame)

@@ -9,11 +9,14 @@ One row per image of the val and test splits:
     race         Utf8 one of RACES / null            optional (datasets that record it: CheXpert, MIMIC)
     insurance    Utf8 one of INSURANCES / null       optional (MIMIC)
     split        Utf8 "val" / "test"
-    y_<class>    Int8 0/1, never null                one per class, in the task's class order
+    y_<class>    Int8 0/1, null = masked             one per class, in the task's class order; null (a blank in
+                                                     CSV) only in multi-label tasks: a masked label (uncertain
+                                                     under --uncertain ignore), left out of that class's figures
     p_<class>    Float64 in [0, 1], never NaN         one per class, same classes as the y_ columns
 
 Extra columns are kept and ignored. The task is single-label (softmax, argmax decides) when every row has
-exactly one positive across two or more `y_` columns, or when the run record says `task_kind: "single"`;
+exactly one positive across two or more `y_` columns and no masked label, or when the run record says
+`task_kind: "single"` (then a masked label is an error);
 otherwise each class is an independent binary problem (multi-label, including a one-class binary task).
 Files on disk and their run records: `benchmark.core.runs`.
 """
@@ -47,10 +50,18 @@ def infer_task_kind(frame: pl.DataFrame, recorded: str | None = None) -> str:
     if recorded in ("single", "multi"):
         return recorded
     classes = prediction_classes(frame)
-    if len(classes) < 2 or frame.height == 0:
+    if len(classes) < 2 or frame.height == 0 or masked_count(frame):
         return "multi"
     positives = frame.select(pl.sum_horizontal([pl.col(LABEL_PREFIX + c) for c in classes])).to_series()
     return "single" if bool((positives == 1).all()) else "multi"
+
+
+def masked_count(frame: pl.DataFrame, split: str | None = None) -> dict[str, int]:
+    """Masked (null) labels per class, of the rows of `split` (every row when None); only classes with some."""
+    rows = frame if split is None else frame.filter(pl.col("split") == split)
+    counts = {c: rows[LABEL_PREFIX + c].null_count() for c in prediction_classes(frame)
+              if LABEL_PREFIX + c in rows.columns}
+    return {c: n for c, n in counts.items() if n}
 
 
 def prediction_frame(rows: pl.DataFrame, probabilities: np.ndarray, classes) -> pl.DataFrame:
@@ -155,12 +166,10 @@ def _check_label(frame: pl.DataFrame, column: str, source: str) -> list[pl.Expr]
         series = series.cast(pl.Int8)
     if not (series.dtype.is_integer() or series.dtype.is_float()):
         raise BenchError(f"{source}: column {column!r} has type {series.dtype}; labels must be 0/1 integers")
-    if series.null_count():
-        raise BenchError(
-            f"{source}: label {column!r} is empty at {_first_bad(frame, series.is_null())}; "
-            f"drop images without a label before writing predictions"
-        )
-    bad = ~series.cast(pl.Float64).is_in([0.0, 1.0])
+    if series.null_count() == series.len():
+        raise BenchError(f"{source}: label {column!r} is empty in every row; give the 0/1 labels (a blank is a masked "
+                         "label, and a class needs some known ones) or drop the class's y_ and p_ columns")
+    bad = ~series.cast(pl.Float64).is_in([0.0, 1.0]).fill_null(True) & series.is_not_null()  # null: masked
     if bad.any():
         value = series[int(bad.arg_true()[0])]
         raise BenchError(f"{source}: label {column!r} is {value!r} at {_first_bad(frame, bad)}; labels are 0 or 1")
@@ -220,9 +229,17 @@ def _check_groups(frame: pl.DataFrame, source: str) -> list[pl.Expr]:
 
 
 def check_single_label_sums(frame: pl.DataFrame, *, source: str = "predictions") -> None:
-    """A single-label run's probabilities are a softmax: every row sums to 1 (BenchError naming the first row
-    that does not, and what to do)."""
+    """A single-label run has no masked label and its probabilities are a softmax: every row sums to 1
+    (BenchError naming the first row that does not, and what to do)."""
     classes = prediction_classes(frame)
+    for c in classes:
+        masked = frame[LABEL_PREFIX + c].is_null()
+        if masked.any():
+            raise BenchError(
+                f"{source}: label {LABEL_PREFIX + c!r} is empty (masked) at {_first_bad(frame, masked)}; a "
+                "single-label task has one known class per row. Drop images without a label, or write the file "
+                "from a multi-label task (only multi-label tasks mask labels)."
+            )
     totals = frame.select(pl.sum_horizontal([pl.col(PROBABILITY_PREFIX + c) for c in classes])).to_series()
     bad = (totals - 1.0).abs() > SUM_TOLERANCE
     if bad.any():

@@ -39,6 +39,8 @@ NOTE_FIXED_THRESHOLDS = ("{name}: no val rows, so every class is called positive
                          "not tuned): accuracy, F1 and the TPR/FPR gaps depend on that choice")
 NOTE_NO_POSITIVES = ("{name}: no positive test image for {classes}: their AUC, AP and TPR are undefined and left out "
                      "of the class means (macro_auc and the figures built on them average the other classes)")
+NOTE_MASKED = ("{name}: masked test labels (uncertain under --uncertain ignore), each left out of its class's figures "
+               "only (never counted as negatives; the image counts elsewhere): {counts}")
 
 
 @dataclass
@@ -102,7 +104,8 @@ class Leaderboard:
 
 def run_notes(entry: Entry) -> list[str]:
     """What a reader of any format must know about one run's figures: thresholds fixed at 0.5 for want of val
-    rows, classes without a positive test image (dropped from the class means where undefined)."""
+    rows, classes without a positive test image (dropped from the class means where undefined), masked test
+    labels per class."""
     report, notes = entry.report, []
     if report.thresholds.rule == "fixed (no val split)":
         notes.append(NOTE_FIXED_THRESHOLDS.format(name=entry.run.name))
@@ -110,6 +113,10 @@ def run_notes(entry: Entry) -> list[str]:
     absent = [cls for cls, count in (overall.positives.items() if overall else ()) if count == 0]
     if absent:
         notes.append(NOTE_NO_POSITIVES.format(name=entry.run.name, classes=", ".join(absent)))
+    masked = report.options.get("masked") or {}
+    if any(masked.values()):
+        counts = ", ".join(f"{cls} {count} of {report.n_test}" for cls, count in masked.items() if count)
+        notes.append(NOTE_MASKED.format(name=entry.run.name, counts=counts))
     return notes
 
 

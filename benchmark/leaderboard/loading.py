@@ -144,7 +144,8 @@ def _arrays(frame, split: str, classes):
     import polars as pl
 
     rows = frame.filter(pl.col("split") == split)
-    y = rows.select([label_column(c) for c in classes]).to_numpy().astype(np.int8) if rows.height else None
+    labels = rows.select([pl.col(label_column(c)).cast(pl.Float64) for c in classes])  # null (masked) -> NaN
+    y = labels.to_numpy().astype(np.float64) if rows.height else None
     p = rows.select([probability_column(c) for c in classes]).to_numpy().astype(np.float64) if rows.height else None
     return rows, y, p
 

@@ -200,6 +200,7 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
         progress.note(f"{len(aligned.excluded)} task image(s) excluded by the store (undecodable), left out: "
                       f"{aligned.excluded[:3]}")
     positions = {split: aligned.split(split) for split in SPLITS}
+    note_masked(aligned, positions, progress)
     for split, rows in positions.items():
         if rows.size == 0:
             raise BenchError(f"task {request.task!r} has no {split} images after alignment; use a larger dataset or "
@@ -211,6 +212,17 @@ def prepare_inputs(workdir: Workdir, request: HeadsRequest, progress: Progress =
 
         groups = protected_groups(aligned.frame, request.protect, dataset=request.dataset)
     return HeadInputs(task, store, aligned, vectors, positions, digest, groups, Workdir.of(workdir))
+
+
+def note_masked(aligned: AlignedData, positions: dict, progress: Progress = SILENT) -> None:
+    """Say how many val / test images have a masked label (multi-label): they are kept, each masked entry left out
+    of its class's figures by the leaderboard (and of the heads' losses and val scores)."""
+    if aligned.task.kind != "multi":
+        return
+    counts = {split: int((aligned.labels(positions[split]) == MASKED).any(axis=1).sum()) for split in ("val", "test")}
+    if any(counts.values()):
+        progress.note(f"{counts['val']} val and {counts['test']} test image(s) have a masked label (uncertain under "
+                      "--uncertain ignore): kept, each masked entry left out of its class's loss and figures only")
 
 
 def fit_heads(workdir, request: HeadsRequest, progress: Progress = SILENT) -> list[FitResult]:

@@ -5,9 +5,10 @@ as scikit-learn, `fairness.curves.binary_curve`), its TPR read on a grid of FPR 
 curve), then the mean over classes: its area is the group's macro AUC up to the grid.
 
 Reliability: the calibration channels of the `ece` figure (`fairness.calibration.channels`: each class for a
-multi-label task, pooled here; the top label for a single-label task), cut into 10 equal-mass bins at the
-deciles of the whole test set's scores (as `ece` bins them); per group and bin, the mean score, the share
-that is right and the count. Plotted, the distance from the diagonal is the miscalibration `ece` measures.
+multi-label task, pooled here, masked labels left out; the top label for a single-label task), cut into 10
+equal-mass bins at the deciles of the whole test set's scores (as `ece` bins them); per group and bin, the mean
+score, the share that is right and the count. Plotted, the distance from the diagonal is the miscalibration
+`ece` measures.
 
 Groups are those of the leaderboard's evaluation (`fairness.inputs.resolve_groups` with the options it recorded).
 """
@@ -58,10 +59,12 @@ def macro_roc(y: np.ndarray, p: np.ndarray) -> list[float] | None:
 
     curves = []
     for c in range(y.shape[1]):
-        positives, negatives = y[:, c].sum(), y.shape[0] - y[:, c].sum()
+        known = ~np.isnan(y[:, c])  # a masked label (NaN) is left out of its class
+        labels, scores = y[known, c], p[known, c]
+        positives, negatives = labels.sum(), labels.size - labels.sum()
         if positives == 0 or negatives == 0:
             continue
-        _, tp, fp = binary_curve(y[:, c], p[:, c])
+        _, tp, fp = binary_curve(labels, scores)
         fpr, tpr = np.r_[0.0, fp / negatives], np.r_[0.0, tp / positives]
         index = np.searchsorted(fpr, FPR_GRID, side="right") - 1  # the highest TPR reached at FPR <= grid point
         curves.append(tpr[np.clip(index, 0, tpr.size - 1)])
@@ -69,8 +72,8 @@ def macro_roc(y: np.ndarray, p: np.ndarray) -> list[float] | None:
 
 
 def reliability(scores: np.ndarray, outcomes: np.ndarray, bins: np.ndarray, mask: np.ndarray) -> dict:
-    """Per bin: mean score, share right, count, over the group's pooled channels."""
-    chosen = np.broadcast_to(mask[:, None], scores.shape)
+    """Per bin: mean score, share right, count, over the group's pooled channels (masked entries, NaN, left out)."""
+    chosen = mask[:, None] & ~np.isnan(outcomes)
     b, s, o = bins[chosen], scores[chosen], outcomes[chosen]
     count = np.bincount(b, minlength=N_BINS)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -87,7 +90,7 @@ def run_curves(entry) -> dict:
 
     test, y, p = _test_arrays(entry.run)
     scores, outcomes = channels(y, p, entry.report.kind)
-    edges = np.quantile(scores, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1])
+    edges = np.quantile(scores[~np.isnan(outcomes)], np.linspace(0.0, 1.0, N_BINS + 1)[1:-1])
     bins = np.searchsorted(edges, scores, side="right")
     groups = []
     for attribute, level, mask in _group_masks(test, entry.report.options):
