@@ -66,6 +66,12 @@ class RichProgress:
             yield _RichBar(bar, task)
 
 
+def say_random_weights(target: Console, what: str, *, indent: str = "") -> None:
+    """The one line every command prints under figures from random-init weights: `what` shows the tool works."""
+    target.print(f"{indent}[yellow]random weights:[/] {what} show the tool works; they are no finding about X-rays "
+                 "or an encoder.", highlight=False)
+
+
 def markdown_table(header, rows) -> str:
     """A GitHub-flavoured markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -86,7 +86,7 @@ def run(args) -> int:
 def describe_store(path, cache_hit: bool) -> None:
     import json
 
-    from benchmark.ui import console
+    from benchmark.ui import console, say_random_weights
     from cache.embeddings import EmbeddingStore
 
     store = EmbeddingStore.open(path)
@@ -110,7 +110,7 @@ def describe_store(path, cache_hit: bool) -> None:
         + (f" · [yellow]{excluded} excluded (undecodable, tiny or constant: see excluded/ in the store)[/]" if excluded else "")
     )
     if store.weights_tag == "random-init":
-        console.print("  [yellow]random weights:[/] embeddings from this store show the tool works, nothing more.")
+        say_random_weights(console, "embeddings from this store", indent="  ")
 
 
 def _digest_note(store) -> str:

@@ -213,7 +213,7 @@ def chosen_weights(args) -> tuple[str | None, tuple[str, ...]]:
 def print_results(results, model: str, task: str, workdir) -> None:
     from rich.table import Table
 
-    from benchmark.ui import console
+    from benchmark.ui import console, say_random_weights
 
     table = Table(title=f"{model} on {task}: one prediction run per head")
     table.add_column("head", no_wrap=True)
@@ -247,7 +247,7 @@ def print_results(results, model: str, task: str, workdir) -> None:
             console.print(f"{result.head}: thresholds each image by its own group, so the protected attribute must be "
                           "known at test time (recorded in the run)")
     if results and results[0].random_init:
-        console.print("[yellow]random weights:[/] these predictions show the tool works, nothing about X-rays.")
+        say_random_weights(console, "these predictions")
     console.print(f"runs written under {workdir.task_runs_dir(task)}; list them with `bench runs --task {task}`")
 
 

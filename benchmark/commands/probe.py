@@ -33,7 +33,7 @@ def run(args) -> int:
     from benchmark.core.errors import BenchError
     from benchmark.core.workdir import Workdir
     from benchmark.pipelines.probe import ProbeRequest, run_probe
-    from benchmark.ui import RichProgress, console
+    from benchmark.ui import RichProgress, console, say_random_weights
 
     attributes = [part.strip() for part in args.attribute.split(",") if part.strip()]
     if not attributes:
@@ -56,5 +56,5 @@ def run(args) -> int:
     console.print("0.5: the embeddings carry nothing of the attribute a linear probe can read; 1.0: all of it. "
                   f"Patient-clustered bootstrap ({args.n_boot} replicates). Kept in {workdir.probes_dir}.")
     if any(record["random_init"] for record in records):
-        console.print("[yellow]random weights:[/] these AUCs show the tool works, nothing about an encoder.")
+        say_random_weights(console, "these AUCs")
     return 0

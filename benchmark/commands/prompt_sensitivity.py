@@ -39,7 +39,7 @@ def run(args) -> int:
     from benchmark import prompt_sensitivity as sensitivity
     from benchmark.core.workdir import Workdir
     from benchmark.pipelines.heads import HeadsRequest
-    from benchmark.ui import RichProgress, console, err_console, print_table
+    from benchmark.ui import RichProgress, console, err_console, print_table, say_random_weights
 
     names = [name.strip() for name in args.promptsets.split(",") if name.strip()]
     params = {} if args.per_class is None else {"per_class": args.per_class}
@@ -50,8 +50,7 @@ def run(args) -> int:
     for note in result.notes:
         err_console.print(f"[yellow]note[/] {note}", highlight=False)
     if any(run.random_init for run in result.runs.values()):
-        err_console.print("[yellow]random weights:[/] these spreads show the tool works, nothing about an encoder's "
-                          "prompts or X-rays", highlight=False)
+        say_random_weights(err_console, "these spreads")
     if args.format == "json":
         console.print_json(json.dumps({"runs": {name: r.run_id for name, r in result.runs.items()},
                                        "figures": {name: s.as_dict() for name, s in result.spreads.items()}}))

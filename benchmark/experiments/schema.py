@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.core.errors import BenchError
+from benchmark.core.schema import EVALUATION_DEFAULTS as _BOARD
 from benchmark.experiments.toml_lines import KeyLines
 
 REQUIRED = object()
@@ -143,22 +144,24 @@ EXTRACT = (
     Key("workers", "integer", 0, "worker processes decoding and loading", minimum=0),
 )
 LEADERBOARD = (
-    Key("rank_by", "text", None, "figure to rank by (default: worst_group_utility)"),
-    Key("groups", "text", "sex,age,sex*age", "group attributes"),
-    Key("age_bins", "text", "binary", "binary, decades, or cut points such as 40,60,80"),
-    Key("n_boot", "integer", 1000, "bootstrap replicates", minimum=0),
-    Key("n_perm", "integer", 1000, "permutations per gap test (0: no tests)", minimum=0),
-    Key("seed", "integer", 0, "seed of the resampling"),
-    Key("threshold", "text", "f1", "multi-label threshold rule chosen on val", choices=("f1", "youden", "fixed")),
-    Key("correction", "text", "holm", "multiple-testing correction", choices=("holm", "bh", "none")),
-    Key("alpha", "number", 0.05, "significance level of the marks", minimum=0.0),
-    Key("min_group_size", "integer", 30, "flag figures from smaller groups", minimum=0),
-    Key("min_positives", "integer", 20, "flag figures from groups with fewer positives (or negatives) of a class",
-        minimum=0),
-    Key("seed_exact", "boolean", False, "reproduce the seed study's code slips"),
-    Key("reweight_prevalence", "boolean", False, "weight test images to the test set's prevalence per group"),
+    Key("rank_by", "text", _BOARD["rank_by"], "figure to rank by (default: worst_group_utility)"),
+    Key("groups", "text", _BOARD["groups"], "group attributes"),
+    Key("age_bins", "text", _BOARD["age_bins"], "binary, decades, or cut points such as 40,60,80"),
+    Key("n_boot", "integer", _BOARD["n_boot"], "bootstrap replicates", minimum=0),
+    Key("n_perm", "integer", _BOARD["n_perm"], "permutations per gap test (0: no tests)", minimum=0),
+    Key("seed", "integer", _BOARD["seed"], "seed of the resampling"),
+    Key("threshold", "text", _BOARD["threshold"], "multi-label threshold rule chosen on val",
+        choices=("f1", "youden", "fixed")),
+    Key("correction", "text", _BOARD["correction"], "multiple-testing correction", choices=("holm", "bh", "none")),
+    Key("alpha", "number", _BOARD["alpha"], "significance level of the marks", minimum=0.0),
+    Key("min_group_size", "integer", _BOARD["min_group_size"], "flag figures from smaller groups", minimum=0),
+    Key("min_positives", "integer", _BOARD["min_positives"],
+        "flag figures from groups with fewer positives (or negatives) of a class", minimum=0),
+    Key("seed_exact", "boolean", _BOARD["seed_exact"], "reproduce the seed study's code slips"),
+    Key("reweight_prevalence", "boolean", _BOARD["reweight_prevalence"],
+        "weight test images to the test set's prevalence per group"),
 )
-"""The keys and defaults of `benchmark.core.schema.EVALUATION_DEFAULTS` (a test holds them together)."""
+"""The keys of `benchmark.core.schema.EVALUATION_DEFAULTS`, with its defaults (a test holds the keys together)."""
 REPORT = (
     Key("plane_y", "text", "worst_group_utility", "y of the utility-fairness plane (worst_group_utility or a gap)"),
     Key("heatmap", "text", "f1", "per-class metric of the disease x group heatmap", choices=("f1", "auc")),

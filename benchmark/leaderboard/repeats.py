@@ -102,10 +102,10 @@ def _newest_per_seed(members: list) -> list:
     for entry in members:
         seed = entry.run.seed
         if seed is None or entry.run.record.is_external:
-            newest[id(entry)] = entry
+            newest[("run", id(entry))] = entry
             continue
-        kept = newest.get(seed)
+        kept = newest.get(("seed", seed))
         if kept is None or str(entry.run.record.created or "") > str(kept.run.record.created or ""):
-            newest[seed] = entry
+            newest[("seed", seed)] = entry
     chosen = {id(entry) for entry in newest.values()}
     return [entry for entry in members if id(entry) in chosen]
